@@ -1,0 +1,216 @@
+"""pytest wiring for reusebench: options, session fixtures, progress lines, result collection.
+
+The science lives in ``reusebench`` (engine), ``models`` and ``fixtures``; this file only
+connects them to pytest and pytest-xdist. Records travel from workers to the controller as
+test-report ``user_properties`` (xdist serialises them); the controller alone writes
+``results/<profile>/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from reusebench.environment import available_cores, describe, resolve_device
+from reusebench.profiles import get_profile
+from reusebench.protocol import ConfigError
+from reusebench.report import RunCollector
+
+RECORD_KEY = "reusebench"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reusebench"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("reusebench", "reusebench: parameter-reusability benchmarks")
+    group.addoption(
+        "--profile",
+        default=os.environ.get("REUSEBENCH_PROFILE", "smoke"),
+        help="profile from reusebench/profiles.toml (env REUSEBENCH_PROFILE; default: smoke)",
+    )
+    group.addoption(
+        "--set",
+        action="append",
+        default=[],
+        dest="profile_overrides",
+        metavar="FIELD=VALUE",
+        help="override one profile field, e.g. --set steps=100 (repeatable)",
+    )
+    group.addoption(
+        "--device",
+        default=os.environ.get("REUSEBENCH_DEVICE", "auto"),
+        help="auto (a GPU when visible, else CPU), cpu, cuda or cuda:N (env REUSEBENCH_DEVICE)",
+    )
+    group.addoption(
+        "--cache-dir",
+        dest="reusebench_cache_dir",
+        default=os.environ.get("REUSEBENCH_CACHE_DIR") or str(default_cache_dir()),
+        help="where trained fixture networks are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
+    )
+    group.addoption(
+        "--results-dir",
+        default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
+        help="where results/<profile>/ is written (default: <rootdir>/results)",
+    )
+
+
+def _worker_index(config: pytest.Config) -> int:
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+def _worker_count(config: pytest.Config) -> int:
+    if hasattr(config, "workerinput"):
+        return int(config.workerinput.get("workercount", 1))
+    return 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "observation(id): a test of one of the paper's observations")
+    overrides = {}
+    for item in config.getoption("profile_overrides"):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise pytest.UsageError(f"--set expects FIELD=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    try:
+        profile = get_profile(config.getoption("profile"), overrides)
+        device = resolve_device(config.getoption("device"), _worker_index(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"reusebench: {exc}") from None
+    workers = _worker_count(config)
+    config.reusebench_worker = (_worker_index(config), workers)
+    if device.type == "cpu":
+        # Each worker takes its share of the cores: oversubscription makes everyone slower.
+        torch.set_num_threads(max(1, available_cores() // workers))
+    config.reusebench_profile = profile
+    config.reusebench_device = device
+    results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
+    config.reusebench_results = results_root / profile.name
+    if not hasattr(config, "workerinput"):
+        workers = config.getoption("numprocesses", default=0) or 1
+        collector = RunCollector(profile, describe(device, workers))
+        config.pluginmanager.register(ResultsPlugin(config, collector), "reusebench-results")
+
+
+# -- progress lines --------------------------------------------------------------------
+
+
+class Progress:
+    """Writes a line to the terminal right away, also from inside a test and from xdist workers.
+
+    On the controller it goes through the terminal reporter; on a worker, straight to the
+    inherited stderr (xdist forwards no live output), with the worker id in front.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.prefix = f"[{config.workerinput['workerid']}] " if hasattr(config, "workerinput") else ""
+
+    def __call__(self, message: str) -> None:
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        reporter = self.config.pluginmanager.getplugin("terminalreporter")
+        with capture.global_and_fixture_disabled():
+            if reporter is not None and not self.prefix:
+                reporter.ensure_newline()
+                reporter.write_line(f"reusebench: {message}")
+            else:
+                os.write(2, f"{self.prefix}reusebench: {message}\n".encode())
+
+
+# -- session fixtures ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig: pytest.Config):
+    return pytestconfig.reusebench_profile
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig: pytest.Config) -> torch.device:
+    return pytestconfig.reusebench_device
+
+
+@pytest.fixture(scope="session")
+def lab(pytestconfig: pytest.Config, profile, device):
+    """The per-process lab: trains or loads fixture networks and measures cases."""
+    from fixtures.lab import Lab
+    from fixtures.store import FixtureStore
+
+    store = FixtureStore(Path(pytestconfig.getoption("reusebench_cache_dir")), profile, device, Progress(pytestconfig))
+    lab = Lab(store)
+    pytestconfig.reusebench_lab = lab
+    return lab
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest):
+    """Call ``record(kind, data)`` to add a record to this run's results (works under xdist)."""
+
+    def add(kind: str, data: dict) -> None:
+        request.node.user_properties.append((RECORD_KEY, {"kind": kind, "test": request.node.nodeid, **data}))
+
+    return add
+
+
+# -- collecting records and writing results ----------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        # A strict xfail's reason carries the calibration evidence; add what this run measured.
+        measured = [v.get("evidence") for k, v in item.user_properties if k == RECORD_KEY and v.get("evidence")]
+        if measured:
+            report.wasxfail = f"{report.wasxfail} | this run: {'; '.join(measured)}"
+
+
+class ResultsPlugin:
+    """Controller side: gathers records from every test report and writes ``results/<profile>/``."""
+
+    def __init__(self, config: pytest.Config, collector: RunCollector) -> None:
+        self.config = config
+        self.collector = collector
+        self.written: dict | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return  # user_properties are complete at teardown
+        for key, value in report.user_properties:
+            if key == RECORD_KEY:
+                self.collector.add(value)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        self.collector.add_fixtures(getattr(node, "workeroutput", {}).get(RECORD_KEY, []))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        lab = getattr(self.config, "reusebench_lab", None)
+        if lab is not None:
+            self.collector.add_fixtures(lab.store.loaded_metas())
+        if self.collector.has_records():
+            self.written = self.collector.write(self.config.reusebench_results)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.written:
+            return
+        terminalreporter.section("reusebench")
+        for line in self.collector.summary_lines():
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"report:  {self.written['report']}")
+        terminalreporter.write_line(f"records: {self.written['records']}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    lab = getattr(config, "reusebench_lab", None)
+    if hasattr(config, "workerinput") and lab is not None:
+        config.workeroutput[RECORD_KEY] = lab.store.loaded_metas()

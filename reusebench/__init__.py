@@ -1,0 +1,1 @@
+"""reusebench: the parameter replacement-and-measurement engine (model-agnostic)."""

@@ -1,0 +1,60 @@
+"""Device choice, CPU thread shares and the environment recorded with every result."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+
+import torch
+
+from reusebench.protocol import ConfigError
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects affinity and container CPU sets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_device(choice: str, worker_index: int = 0) -> torch.device:
+    """``auto`` picks a GPU when one is visible (worker N gets GPU N mod count), else the CPU."""
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", worker_index % torch.cuda.device_count())
+        return torch.device("cpu")
+    if choice == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", choice)
+    if not match:
+        raise ConfigError(f"unknown device {choice!r}; valid choices: auto, cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {choice!r} was asked for, but torch sees no CUDA device; use --device cpu or auto")
+    index = int(match.group(1)) if match.group(1) else worker_index % torch.cuda.device_count()
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"device {choice!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return torch.device("cuda", index)
+
+
+def describe(device: torch.device, workers: int) -> dict:
+    """What produced a result: library versions, machine, device, threads, workers."""
+    import numpy
+    import skimage
+
+    return {
+        "torch": str(torch.__version__),
+        "numpy": numpy.__version__,
+        "skimage": skimage.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cores": available_cores(),
+        "torch_threads": torch.get_num_threads(),
+        "workers": workers,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "cuda": torch.version.cuda,
+    }

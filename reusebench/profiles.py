@@ -1,0 +1,115 @@
+"""Profiles (sizes of data, networks and training), loaded from ``profiles.toml`` and validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from reusebench.protocol import ConfigError
+
+PROFILES_FILE = Path(__file__).with_name("profiles.toml")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    image_size: int
+    n_train: int
+    n_val: int
+    n_test: int
+    width: int
+    depth: int
+    batch_size: int
+    steps: int
+    lr: float
+    eval_batch_size: int
+    data_seed: int
+    seeds: tuple[int, ...]
+    log_every: int
+
+    def fixture_fields(self) -> dict:
+        """The fields that determine a trained fixture network (its cache key); not reporting knobs."""
+        skip = {"name", "description", "log_every", "seeds", "eval_batch_size"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+
+    def replace(self, **changes: object) -> "Profile":
+        return validate(dataclasses.replace(self, **changes), where=f"override of profile {self.name!r}")
+
+
+# field -> (type, minimum); seeds is checked on its own.
+_RULES: dict[str, tuple[type, float]] = {
+    "image_size": (int, 16),
+    "n_train": (int, 2),
+    "n_val": (int, 1),
+    "n_test": (int, 1),
+    "width": (int, 1),
+    "depth": (int, 2),
+    "batch_size": (int, 2),
+    "steps": (int, 1),
+    "lr": (float, 0.0),
+    "eval_batch_size": (int, 1),
+    "data_seed": (int, 0),
+    "log_every": (int, 1),
+}
+
+
+def validate(profile: Profile, where: str) -> Profile:
+    """Check types and ranges; raise ConfigError naming the field, the value and where it came from."""
+    for field, (kind, minimum) in _RULES.items():
+        value = getattr(profile, field)
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else (
+            isinstance(value, int) and not isinstance(value, bool)
+        )
+        if not ok_type:
+            raise ConfigError(f"{where}: field {field!r} must be {kind.__name__}, got {value!r}")
+        if value < minimum or (kind is float and value == minimum):
+            bound = f"> {minimum}" if kind is float else f">= {minimum}"
+            raise ConfigError(f"{where}: field {field!r} must be {bound}, got {value!r}")
+    if not profile.seeds or len(profile.seeds) < 2 or not all(isinstance(s, int) for s in profile.seeds):
+        raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {profile.seeds!r}")
+    if len(set(profile.seeds)) != len(profile.seeds):
+        raise ConfigError(f"{where}: 'seeds' must be distinct, got {profile.seeds!r}")
+    if profile.image_size % 8:
+        raise ConfigError(f"{where}: 'image_size' must be a multiple of 8, got {profile.image_size}")
+    return profile
+
+
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    known = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+    profiles = {}
+    for name, table in raw.items():
+        where = f"{path.name} [{name}]"
+        unknown, missing = set(table) - known, known - set(table)
+        if unknown or missing:
+            raise ConfigError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+        table = dict(table, seeds=tuple(table["seeds"]))
+        if isinstance(table["lr"], int):
+            table["lr"] = float(table["lr"])
+        profiles[name] = validate(Profile(name=name, **table), where)
+    return profiles
+
+
+def get_profile(name: str, overrides: dict[str, str] | None = None) -> Profile:
+    """The named profile, with ``field=value`` overrides (values parsed as TOML scalars) applied."""
+    profiles = load_profiles()
+    if name not in profiles:
+        raise ConfigError(f"unknown profile {name!r}; valid choices: {', '.join(profiles)}")
+    profile = profiles[name]
+    if overrides:
+        changes = {}
+        fields = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+        for key, text in overrides.items():
+            if key not in fields:
+                raise ConfigError(f"unknown profile field {key!r} in override; valid fields: {', '.join(sorted(fields))}")
+            try:
+                value = tomllib.loads(f"v = {text}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = text
+            changes[key] = tuple(value) if key == "seeds" and isinstance(value, list) else value
+        profile = profile.replace(**changes)
+    return profile

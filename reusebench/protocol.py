@@ -1,0 +1,74 @@
+"""The protocol's names: one source of truth for architectures, tasks, donors, groups, scopes.
+
+See ``../shared/PROTOCOL.md`` and the README for what each name means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+ARCHITECTURES = ("unet", "pspnet")
+TASKS = ("seg", "ae")
+DATASETS = ("shapes", "nuclei")
+
+DONORS = (
+    "other_task",
+    "other_task_indep",
+    "other_seed",
+    "other_data",
+    "init",
+    "rerandom",
+    "defaults",
+)
+
+BN_GROUPS = (
+    "bn.running_mean",
+    "bn.running_var",
+    "bn.running",
+    "bn.weight",
+    "bn.bias",
+    "bn.affine",
+)
+CONV_GROUPS = ("conv.weight", "conv.bias")
+GROUPS = BN_GROUPS + CONV_GROUPS
+
+SCOPES = ("all", "layer")
+RECALIBRATIONS = ("none", "adabn")
+
+# Metric used for damage and assertions, per task; every metric is recorded anyway.
+# Both are bounded above by 1, so damage reads on the same scale for both tasks.
+PRIMARY_METRIC = {"seg": "dice", "ae": "ssim"}
+METRICS = {"seg": ("dice", "iou"), "ae": ("ssim", "psnr")}
+
+
+class ConfigError(ValueError):
+    """A configuration value that is not one of the valid choices."""
+
+
+def check_choice(kind: str, value: object, choices: Iterable[str], where: str = "") -> str:
+    """Return ``value`` if it is one of ``choices``; else raise a ConfigError naming all three."""
+    choices = tuple(choices)
+    if value not in choices:
+        origin = f" (from {where})" if where else ""
+        raise ConfigError(
+            f"unknown {kind} {value!r}{origin}; valid choices: {', '.join(choices)}"
+        )
+    return value  # type: ignore[return-value]
+
+
+def other_task(task: str) -> str:
+    """The task a network of ``task`` swaps parameters with."""
+    check_choice("task", task, TASKS)
+    return "ae" if task == "seg" else "seg"
+
+
+def other_dataset(dataset: str) -> str:
+    check_choice("dataset", dataset, DATASETS)
+    return "nuclei" if dataset == "shapes" else "shapes"
+
+
+def donor_applies(donor: str, group: str) -> bool:
+    """Whether ``donor`` makes sense for ``group``: BN defaults have no conv counterpart."""
+    check_choice("donor", donor, DONORS)
+    check_choice("group", group, GROUPS)
+    return not (donor == "defaults" and group in CONV_GROUPS)
