@@ -54,10 +54,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where trained fixture networks are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
     )
     group.addoption(
+        "--observations",
+        default=str(Path(__file__).parent / "benchmarks" / "observations.toml"),
+        help="the declarative file of observations, thresholds and expected failures",
+    )
+    group.addoption(
         "--results-dir",
         default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
         help="where results/<profile>/ is written (default: <rootdir>/results)",
     )
+
+
+def check_batch_size(profile) -> None:
+    """Each architecture declares the smallest training batch it supports (PSPNet: 2)."""
+    from models import MODELS, min_train_batch
+
+    for arch in MODELS:
+        if profile.batch_size < min_train_batch(arch):
+            raise ConfigError(
+                f"profile {profile.name!r}: batch_size {profile.batch_size} is below {arch}'s minimum of "
+                f"{min_train_batch(arch)} (its pooled-bin BatchNorm needs more than one value per channel)"
+            )
 
 
 def _worker_index(config: pytest.Config) -> int:
@@ -82,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         profile = get_profile(config.getoption("profile"), overrides)
         device = resolve_device(config.getoption("device"), _worker_index(config))
+        check_batch_size(profile)
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
     workers = _worker_count(config)

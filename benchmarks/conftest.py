@@ -11,9 +11,6 @@ from fixtures.lab import Case
 from reusebench.claims import ClaimNotReproduced, Observation, load_observations
 from reusebench.protocol import ARCHITECTURES, DONORS, GROUPS, TASKS, ConfigError, donor_applies
 
-OBSERVATIONS_FILE = Path(__file__).with_name("observations.toml")
-
-
 @dataclass(frozen=True)
 class ObservationCase:
     observation: Observation
@@ -25,7 +22,7 @@ class ObservationCase:
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        config.reusebench_observations = load_observations(OBSERVATIONS_FILE)
+        config.reusebench_observations = load_observations(Path(config.getoption("observations")))
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
 
@@ -81,6 +78,7 @@ def _cases_of(item: pytest.Item) -> list[tuple[str, str, str]]:
     return [(params["arch"], task, "init") for task in tasks] if "arch" in params else []
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: prefetch only what the selected tests need
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     config.reusebench_cases = sorted({case for item in items for case in _cases_of(item)})
 

@@ -24,35 +24,77 @@ def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int, device: 
     return torch.cat(outs)
 
 
-def seg_metrics(logits: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
-    """Mean per-image Dice and IoU of ``logits > 0``; an image with both masks empty scores 1."""
+def seg_per_image(logits: torch.Tensor, masks: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-image Dice and IoU of ``logits > 0``; an image with both masks empty scores 1."""
     if not torch.isfinite(logits).all():
-        return {"dice": math.nan, "iou": math.nan}
+        nan = np.full(len(logits), np.nan)
+        return {"dice": nan, "iou": nan.copy()}
     pred, true = (logits > 0).flatten(1), masks.bool().flatten(1)
     inter = (pred & true).sum(1).double()
     p, t = pred.sum(1).double(), true.sum(1).double()
     union = p + t - inter
     dice = torch.where(p + t > 0, 2 * inter / (p + t).clamp(min=1), torch.ones_like(inter))
     iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter))
-    return {"dice": dice.mean().item(), "iou": iou.mean().item()}
+    return {"dice": dice.numpy(), "iou": iou.numpy()}
 
 
-def ae_metrics(recon: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
-    """Mean per-image SSIM and PSNR (scikit-image) of the reconstruction clipped to [0, 1]."""
+def ae_per_image(recon: torch.Tensor, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-image SSIM and PSNR (scikit-image) of the reconstruction clipped to [0, 1]."""
     if not torch.isfinite(recon).all():
-        return {"ssim": math.nan, "psnr": math.nan}
+        nan = np.full(len(recon), np.nan)
+        return {"ssim": nan, "psnr": nan.copy()}
     rec = recon.clamp(0, 1).numpy().astype(np.float64)
     ref = images.numpy().astype(np.float64)
     ssim = [structural_similarity(r[0], x[0], data_range=1.0) for r, x in zip(rec, ref)]
     psnr = [peak_signal_noise_ratio(x[0], r[0], data_range=1.0) for r, x in zip(rec, ref)]
-    return {"ssim": float(np.mean(ssim)), "psnr": float(np.mean(psnr))}
+    return {"ssim": np.array(ssim), "psnr": np.array(psnr)}
+
+
+def mean_metrics(per_image: dict[str, np.ndarray]) -> dict[str, float]:
+    """The mean over images of each per-image metric."""
+    return {name: float(np.mean(values)) for name, values in per_image.items()}
+
+
+def seg_metrics(logits: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+    """Mean per-image Dice and IoU; NaN when any output is non-finite."""
+    return mean_metrics(seg_per_image(logits, masks))
+
+
+def ae_metrics(recon: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+    """Mean per-image SSIM and PSNR; NaN when any output is non-finite."""
+    return mean_metrics(ae_per_image(recon, images))
+
+
+def evaluate_per_image(
+    model: nn.Module, task: str, images: torch.Tensor, masks: torch.Tensor, *, batch_size: int, device: torch.device
+) -> dict[str, np.ndarray]:
+    """Every metric of ``task`` for ``model``, one value per image."""
+    check_choice("task", task, TASKS)
+    out = predict(model, images, batch_size=batch_size, device=device)
+    return seg_per_image(out, masks) if task == "seg" else ae_per_image(out, images)
 
 
 def evaluate(model: nn.Module, task: str, images: torch.Tensor, masks: torch.Tensor, *, batch_size: int, device: torch.device) -> dict[str, float]:
-    """Every metric of ``task`` for ``model`` on (images, masks)."""
-    check_choice("task", task, TASKS)
-    out = predict(model, images, batch_size=batch_size, device=device)
-    return seg_metrics(out, masks) if task == "seg" else ae_metrics(out, images)
+    """Every metric of ``task`` for ``model``: the mean over images."""
+    return mean_metrics(evaluate_per_image(model, task, images, masks, batch_size=batch_size, device=device))
+
+
+def damage_interval(
+    target: np.ndarray, replaced: np.ndarray, init: np.ndarray, *, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """95% bootstrap interval of damage over the test images (paired resampling, fixed seed).
+
+    It measures how much the finite test split alone moves the damage; NaN when undefined.
+    """
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(target), size=(resamples, len(target)))
+    t, r, z = target[idx].mean(1), replaced[idx].mean(1), init[idx].mean(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(t - z > 0, (t - r) / (t - z), np.nan)
+    if not np.isfinite(d).all():
+        return (math.nan, math.nan)
+    low, high = np.percentile(d, [2.5, 97.5])
+    return (float(low), float(high))
 
 
 def damage(m_target: float, m_replaced: float, m_init: float) -> float:

@@ -32,7 +32,7 @@ class Profile:
 
     def fixture_fields(self) -> dict:
         """The fields that determine a trained fixture network (its cache key); not reporting knobs."""
-        skip = {"name", "description", "log_every", "seeds", "eval_batch_size"}
+        skip = {"name", "description", "log_every", "seeds", "eval_batch_size", "n_test"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
     def replace(self, **changes: object) -> "Profile":

@@ -1,0 +1,67 @@
+"""The pytest wiring end to end, in a subprocess: options, xdist, records, report, strict xfails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=2", "batch_size=8", "steps=60", "lr=0.01"]
+
+
+def run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    sets = [arg for field in TINY for arg in ("--set", field)]
+    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *sets, *args]
+    cmd += ["--cache-dir", str(tmp_path / "cache"), "--results-dir", str(tmp_path / "results")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_bad_profile_is_a_usage_error_before_anything_trains(tmp_path):
+    result = run_suite(tmp_path, "--profile", "huge")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "unknown profile 'huge'; valid choices: smoke, paper" in result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_bad_override_is_a_usage_error(tmp_path):
+    result = run_suite(tmp_path, "--set", "steps=-3")
+    assert result.returncode == 4
+    assert "'steps' must be >= 1, got -3" in result.stderr
+
+
+def test_run_under_xdist_records_reports_and_shows_progress(tmp_path):
+    result = run_suite(tmp_path, "-n", "2", "-k", "replacement_case and unet-seg")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live progress from the workers"
+    records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
+    cases = [r for r in records["records"] if r["kind"] == "case"]
+    assert len(cases) == 6 * 7 + 2 * 6  # BN groups x 7 donors + conv groups x 6 donors
+    trained = {f["label"] for f in records["fixtures"] if f["trained_now"]}
+    assert {"unet/seg/shapes/seed0", "unet/ae/shapes/seed0"} <= trained
+    assert not any(label.startswith("pspnet") for label in trained), "only what the selected tests need"
+    report = (tmp_path / "results" / "smoke" / "report.md").read_text()
+    assert "## Replacement damage: unet / seg" in report
+    assert f"report:  {tmp_path / 'results' / 'smoke' / 'report.md'}" in result.stdout
+
+
+@pytest.mark.parametrize("expect_failure, outcome", [(False, "1 passed"), (True, "1 failed")])
+def test_an_expected_failure_that_holds_fails_the_run(tmp_path, expect_failure, outcome):
+    """A claim that holds by construction (threshold far below any damage) under a strict xfail."""
+    obs = tmp_path / "observations.toml"
+    text = (
+        '[observation.T]\nstatement = "always"\nterms = { "conv.weight" = 1.0 }\nop = ">="\n'
+        'threshold = -100.0\ndonors = ["init"]\nwhy = "test"\n'
+    )
+    if expect_failure:
+        text += '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ndonor = "init"\nreason = "r"\n'
+    obs.write_text(text)
+    result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae")
+    assert outcome in result.stdout, result.stdout[-3000:]
+    if expect_failure:
+        assert "XPASS(strict)" in result.stdout
