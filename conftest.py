@@ -223,8 +223,13 @@ class ResultsPlugin:
         terminalreporter.section("reusebench")
         for line in self.collector.summary_lines():
             terminalreporter.write_line(line)
-        terminalreporter.write_line(f"report:  {self.written['report']}")
         terminalreporter.write_line(f"records: {self.written['records']}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # The very last line of the session, after pytest's own summary.
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        if self.written and reporter is not None:
+            reporter.write_line(f"reusebench report: {self.written['report']}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

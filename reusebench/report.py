@@ -113,7 +113,7 @@ class RunCollector:
             by_obs[c["observation"]].append(c)
         for obs, items in sorted(by_obs.items()):
             held = [c for c in items if c["holds"]]
-            failing = ", ".join(f"{c['arch']}/{c['task']}/{c['donor']}" for c in items if not c["holds"])
+            failing = ", ".join(sorted(f"{c['arch']}/{c['task']}/{c['donor']}" for c in items if not c["holds"]))
             lines.append(f"  {obs}: holds in {len(held)}/{len(items)}" + (f"; not in {failing}" if failing else ""))
         surprises = [c for c in claims if c["holds"] != (c["expected"] == "holds")]
         if surprises:

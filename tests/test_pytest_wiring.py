@@ -47,7 +47,7 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path):
     assert not any(label.startswith("pspnet") for label in trained), "only what the selected tests need"
     report = (tmp_path / "results" / "smoke" / "report.md").read_text()
     assert "## Replacement damage: unet / seg" in report
-    assert f"report:  {tmp_path / 'results' / 'smoke' / 'report.md'}" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == f"reusebench report: {tmp_path / 'results' / 'smoke' / 'report.md'}"
 
 
 @pytest.mark.parametrize("expect_failure, outcome", [(False, "1 passed"), (True, "1 failed")])
