@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from reusebench.environment import available_cores, describe, resolve_device
+from reusebench.environment import available_cores, check_writable, describe, resolve_device
 from reusebench.profiles import get_profile
-from reusebench.protocol import ConfigError
+from reusebench.protocol import ConfigError, Selection
 from reusebench.report import RunCollector
 
 RECORD_KEY = "reusebench"
@@ -53,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("REUSEBENCH_CACHE_DIR") or str(default_cache_dir()),
         help="where trained fixture networks are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
     )
+    for option, what in (("--arch", "architectures"), ("--task", "tasks"), ("--donor", "donors"), ("--group", "parameter groups")):
+        group.addoption(option, default="", metavar="A,B", help=f"only these {what} (comma-separated; default: all)")
+    group.addoption("--dataset", default="shapes", help="the targets' dataset: shapes or nuclei (other_data uses the other)")
     group.addoption(
         "--observations",
         default=str(Path(__file__).parent / "benchmarks" / "observations.toml"),
@@ -100,6 +103,18 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = get_profile(config.getoption("profile"), overrides)
         device = resolve_device(config.getoption("device"), _worker_index(config))
         check_batch_size(profile)
+        selection = Selection.parse(
+            archs=config.getoption("arch"),
+            tasks=config.getoption("task"),
+            donors=config.getoption("donor"),
+            groups=config.getoption("group"),
+            dataset=config.getoption("dataset"),
+        )
+        cache_dir = check_writable(
+            Path(config.getoption("reusebench_cache_dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR"
+        )
+        results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
+        results_dir = check_writable(results_root / profile.name, "results directory", "--results-dir")
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
     workers = _worker_count(config)
@@ -109,8 +124,9 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(max(1, available_cores() // workers))
     config.reusebench_profile = profile
     config.reusebench_device = device
-    results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
-    config.reusebench_results = results_root / profile.name
+    config.reusebench_selection = selection
+    config.reusebench_cache_dir = cache_dir
+    config.reusebench_results = results_dir
     if not hasattr(config, "workerinput"):
         workers = config.getoption("numprocesses", default=0) or 1
         collector = RunCollector(profile, describe(device, workers))
@@ -161,8 +177,8 @@ def lab(pytestconfig: pytest.Config, profile, device):
     from fixtures.lab import Lab
     from fixtures.store import FixtureStore
 
-    store = FixtureStore(Path(pytestconfig.getoption("reusebench_cache_dir")), profile, device, Progress(pytestconfig))
-    lab = Lab(store)
+    store = FixtureStore(pytestconfig.reusebench_cache_dir, profile, device, Progress(pytestconfig))
+    lab = Lab(store, dataset=pytestconfig.reusebench_selection.dataset)
     pytestconfig.reusebench_lab = lab
     return lab
 

@@ -9,7 +9,7 @@ import pytest
 
 from fixtures.lab import Case
 from reusebench.claims import ClaimNotReproduced, Observation, load_observations
-from reusebench.protocol import ARCHITECTURES, DONORS, GROUPS, TASKS, ConfigError, donor_applies
+from reusebench.protocol import ConfigError, donor_applies
 
 @dataclass(frozen=True)
 class ObservationCase:
@@ -29,13 +29,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
+    sel = config.reusebench_selection  # --arch/--task/--donor/--group/--dataset
     if "observation_case" in metafunc.fixturenames:
         book, profile = config.reusebench_observations, config.reusebench_profile.name
         params = []
         for obs in book.observations.values():
-            for arch in ARCHITECTURES:
-                for task in TASKS:
-                    for donor in obs.donors:
+            if not set(obs.terms) <= set(sel.groups):
+                continue
+            for arch in sel.archs:
+                for task in sel.tasks:
+                    for donor in (d for d in obs.donors if d in sel.donors):
                         marks = [pytest.mark.observation(obs.id)]
                         xf = book.expected_failure(obs.id, profile, arch, task, donor)
                         if xf is not None:
@@ -50,18 +53,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("observation_case", params)
     if "battery_case" in metafunc.fixturenames:
         params = [
-            pytest.param(Case(arch, task, group, donor), id=f"{arch}-{task}-{group}-{donor}")
-            for arch in ARCHITECTURES
-            for task in TASKS
-            for group in GROUPS
-            for donor in DONORS
+            pytest.param(Case(arch, task, group, donor, sel.dataset), id=f"{arch}-{task}-{group}-{donor}")
+            for arch in sel.archs
+            for task in sel.tasks
+            for group in sel.groups
+            for donor in sel.donors
             if donor_applies(donor, group)
         ]
         metafunc.parametrize("battery_case", params)
     if "arch" in metafunc.fixturenames:
-        metafunc.parametrize("arch", ARCHITECTURES)
+        metafunc.parametrize("arch", sel.archs)
     if "task" in metafunc.fixturenames:
-        metafunc.parametrize("task", TASKS)
+        metafunc.parametrize("task", sel.tasks)
 
 
 def _cases_of(item: pytest.Item) -> list[tuple[str, str, str]]:
@@ -74,8 +77,9 @@ def _cases_of(item: pytest.Item) -> list[tuple[str, str, str]]:
     if "battery_case" in params:
         c = params["battery_case"]
         return [(c.arch, c.task, c.donor)]
-    tasks = [params["task"]] if "task" in params else list(TASKS)
-    return [(params["arch"], task, "init") for task in tasks] if "arch" in params else []
+    if "arch" in params and "task" in params:
+        return [(params["arch"], params["task"], "init")]
+    return []
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: prefetch only what the selected tests need

@@ -10,7 +10,7 @@ from fixtures.lab import Case
 
 def test_observation(observation_case, lab, record):
     c = observation_case
-    damages = {group: lab.measure(Case(c.arch, c.task, group, c.donor))["damage"] for group in c.observation.terms}
+    damages = {group: lab.measure(Case(c.arch, c.task, group, c.donor, lab.dataset))["damage"] for group in c.observation.terms}
 
     verdict = c.observation.evaluate(damages)
 

@@ -6,6 +6,8 @@ import os
 import platform
 import re
 import sys
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -18,6 +20,19 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_writable(path: Path, what: str, option: str) -> Path:
+    """Create ``path`` if needed and prove it writable, or raise a ConfigError saying how to fix it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"the {what} {str(path)!r} is not writable ({exc.strerror or exc}); choose another with {option}"
+        ) from None
+    return path
 
 
 def resolve_device(choice: str, worker_index: int = 0) -> torch.device:

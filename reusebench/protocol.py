@@ -6,6 +6,7 @@ See ``../shared/PROTOCOL.md`` and the README for what each name means.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 ARCHITECTURES = ("unet", "pspnet")
 TASKS = ("seg", "ae")
@@ -72,3 +73,32 @@ def donor_applies(donor: str, group: str) -> bool:
     check_choice("donor", donor, DONORS)
     check_choice("group", group, GROUPS)
     return not (donor == "defaults" and group in CONV_GROUPS)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which architectures, tasks, donors and groups a run covers, and the target dataset."""
+
+    archs: tuple[str, ...] = ARCHITECTURES
+    tasks: tuple[str, ...] = TASKS
+    donors: tuple[str, ...] = DONORS
+    groups: tuple[str, ...] = GROUPS
+    dataset: str = "shapes"
+
+    @classmethod
+    def parse(cls, *, archs: str = "", tasks: str = "", donors: str = "", groups: str = "", dataset: str = "shapes") -> "Selection":
+        """Comma-separated names (empty: all), each checked against the protocol's choices."""
+
+        def names(text: str, kind: str, choices: tuple[str, ...], option: str) -> tuple[str, ...]:
+            if not text:
+                return choices
+            picked = [n.strip() for n in text.split(",") if n.strip()]
+            return tuple(check_choice(kind, n, choices, option) for n in picked)
+
+        return cls(
+            names(archs, "architecture", ARCHITECTURES, "--arch"),
+            names(tasks, "task", TASKS, "--task"),
+            names(donors, "donor", DONORS, "--donor"),
+            names(groups, "parameter group", GROUPS, "--group"),
+            check_choice("dataset", dataset, DATASETS, "--dataset"),
+        )

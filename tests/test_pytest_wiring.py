@@ -17,22 +17,52 @@ TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=
 def run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     sets = [arg for field in TINY for arg in ("--set", field)]
     cmd = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *sets, *args]
-    cmd += ["--cache-dir", str(tmp_path / "cache"), "--results-dir", str(tmp_path / "results")]
+    for option, default in (("--cache-dir", tmp_path / "cache"), ("--results-dir", tmp_path / "results")):
+        if option not in args:
+            cmd += [option, str(default)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_bad_profile_is_a_usage_error_before_anything_trains(tmp_path):
-    result = run_suite(tmp_path, "--profile", "huge")
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--profile", "huge"], "unknown profile 'huge'; valid choices: smoke, paper"),
+        (["--set", "steps=-3"], "'steps' must be >= 1, got -3"),
+        (["--set", "steps"], "--set expects FIELD=VALUE, got 'steps'"),
+        (["--arch", "unet,resnet"], "unknown architecture 'resnet' (from --arch); valid choices: unet, pspnet"),
+        (["--task", "cls"], "unknown task 'cls' (from --task); valid choices: seg, ae"),
+        (["--donor", "imagenet"], "unknown donor 'imagenet' (from --donor); valid choices: other_task"),
+        (["--group", "bn.gamma"], "unknown parameter group 'bn.gamma' (from --group); valid choices: bn.running_mean"),
+        (["--dataset", "mnist"], "unknown dataset 'mnist' (from --dataset); valid choices: shapes, nuclei"),
+        (["--device", "tpu"], "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N"),
+        (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
+    ],
+)
+def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, args, message):
+    result = run_suite(tmp_path, *args)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "unknown profile 'huge'; valid choices: smoke, paper" in result.stderr
-    assert not (tmp_path / "cache").exists()
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "nothing trained"
 
 
-def test_bad_override_is_a_usage_error(tmp_path):
-    result = run_suite(tmp_path, "--set", "steps=-3")
+def test_unwritable_directories_are_usage_errors(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_suite(tmp_path, "--results-dir", str(blocker / "results"))
     assert result.returncode == 4
-    assert "'steps' must be >= 1, got -3" in result.stderr
+    assert f"the results directory '{blocker / 'results' / 'smoke'}' is not writable" in result.stderr
+    assert "choose another with --results-dir" in result.stderr
+
+
+def test_selection_options_narrow_the_run(tmp_path):
+    result = run_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--group", "conv.bias", "--donor", "init,other_seed")
+    assert result.returncode == 0, result.stderr
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    assert ids and all("pspnet" in i and ("ae" in i or "inventory" in i) for i in ids)
+    assert "benchmarks/test_observations.py::test_observation[O4-pspnet-ae-init]" in ids
+    assert not any("O1" in i or "O3" in i for i in ids), "observations on unselected groups are left out"
 
 
 def test_run_under_xdist_records_reports_and_shows_progress(tmp_path):
