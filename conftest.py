@@ -62,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the declarative file of observations, thresholds and expected failures",
     )
     group.addoption(
+        "--cache-prune",
+        action="store_true",
+        help="before the run, delete cache entries the current profile, torch and code cannot use",
+    )
+    group.addoption(
         "--results-dir",
         default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
         help="where results/<profile>/ is written (default: <rootdir>/results)",
@@ -128,6 +133,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.reusebench_cache_dir = cache_dir
     config.reusebench_results = results_dir
     if not hasattr(config, "workerinput"):
+        if config.getoption("cache_prune"):
+            from fixtures.store import FixtureStore
+
+            removed = FixtureStore(cache_dir, profile, device).prune()
+            config.reusebench_pruned = removed
         workers = config.getoption("numprocesses", default=0) or 1
         collector = RunCollector(profile, describe(device, workers))
         config.pluginmanager.register(ResultsPlugin(config, collector), "reusebench-results")
@@ -240,6 +250,14 @@ class ResultsPlugin:
         for line in self.collector.summary_lines():
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"records: {self.written['records']}")
+        from fixtures.store import FixtureStore
+
+        store = FixtureStore(self.config.reusebench_cache_dir, self.config.reusebench_profile, self.config.reusebench_device)
+        pruned = getattr(self.config, "reusebench_pruned", None)
+        terminalreporter.write_line(
+            f"cache:   {len(store.entries())} fixture networks, {store.size_bytes() / 2**20:.1f} MiB in {store.root}"
+            + (f" (pruned {len(pruned)} entries before the run)" if pruned is not None else "; --cache-prune removes entries this profile cannot use")
+        )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # The very last line of the session, after pytest's own summary.

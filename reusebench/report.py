@@ -96,6 +96,8 @@ class RunCollector:
     def write(self, directory: Path) -> dict[str, Path]:
         doc = self.document()
         records, report = Path(directory) / RECORDS_FILE, Path(directory) / REPORT_FILE
+        for stale in Path(directory).glob(".*.tmp"):  # temporary files of a writer that was killed
+            stale.unlink(missing_ok=True)
         atomic_write_text(records, json.dumps(_json_safe(doc), indent=1, sort_keys=True))
         atomic_write_text(report, render_markdown(doc))
         return {"records": records, "report": report}

@@ -48,3 +48,16 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"], "no temporary file left behind"
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_valid_and_the_next_run_cleans_up(tmp_path):
+    directory = tmp_path / "smoke"
+    directory.mkdir()
+    stale = directory / ".records.json.x1y2.tmp"
+    stale.write_text('{"profile": ')  # what a SIGKILL between write and rename leaves behind
+    assert not (directory / "records.json").exists(), "nothing a reader would take as the records"
+    collector = RunCollector(get_profile("smoke"), {"torch": "x", "device": "cpu", "device_name": "cpu", "workers": 1})
+    collector.add(case("conv.weight", "init", 0.5))
+    collector.write(directory)
+    assert sorted(p.name for p in directory.iterdir()) == ["records.json", "report.md"]
+    json.loads((directory / "records.json").read_text())
