@@ -29,3 +29,16 @@ def test_override_parses_values():
 def test_bad_profile_values_are_named(name, overrides, message):
     with pytest.raises(ConfigError, match=message):
         get_profile(name, overrides)
+
+
+def test_a_bad_profiles_file_names_the_profile_and_field(tmp_path):
+    from reusebench.profiles import PROFILES_FILE
+
+    text = PROFILES_FILE.read_text().replace("width = 8", 'width = "8"', 1)
+    bad = tmp_path / "profiles.toml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=r"profiles.toml \[smoke\]: field 'width' must be int, got '8'"):
+        load_profiles(bad)
+    bad.write_text(PROFILES_FILE.read_text().replace("steps = 400", "stepz = 400", 1))
+    with pytest.raises(ConfigError, match=r"\[smoke\]: unknown fields \['stepz'\], missing fields \['steps'\]"):
+        load_profiles(bad)

@@ -47,6 +47,14 @@ def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, args, messa
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "nothing trained"
 
 
+def test_bad_observations_file_is_a_usage_error(tmp_path):
+    bad = tmp_path / "observations.toml"
+    bad.write_text('[observation.X]\nstatement = "s"\nterms = { "conv.bias" = 1.0 }\nop = ">="\nthreshold = 0.1\ndonors = ["defaults"]\nwhy = "w"\n')
+    result = run_suite(tmp_path, "--observations", str(bad))
+    assert result.returncode == 4
+    assert "observations.toml [observation.X]: donor 'defaults' makes no sense for group 'conv.bias'" in result.stderr
+
+
 def test_unwritable_directories_are_usage_errors(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
