@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from reusebench import baseline as baselines
+from reusebench.baseline import baseline_path, load_baseline, load_tolerances
 from reusebench.environment import available_cores, check_writable, describe, resolve_device
 from reusebench.profiles import get_profile
 from reusebench.protocol import ConfigError, Selection
-from reusebench.report import RunCollector
+from reusebench.report import RunCollector, atomic_write_text
 
 RECORD_KEY = "reusebench"
 
@@ -65,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--cache-prune",
         action="store_true",
         help="before the run, delete cache entries the current profile, torch and code cannot use",
+    )
+    group.addoption(
+        "--compare-baseline",
+        action="store_true",
+        help="fail when a case drifts beyond its tolerance or an observation flips, against results/baselines/",
+    )
+    group.addoption("--update-baseline", action="store_true", help="rewrite the stored baseline from this run")
+    group.addoption("--baseline-dir", default=None, help="where baselines live (default: <rootdir>/results/baselines)")
+    group.addoption(
+        "--tolerances",
+        default=str(Path(__file__).parent / "benchmarks" / "tolerances.toml"),
+        help="per-profile, per-device tolerances for --compare-baseline",
     )
     group.addoption(
         "--results-dir",
@@ -120,6 +134,15 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
         results_dir = check_writable(results_root / profile.name, "results directory", "--results-dir")
+        baseline_dir = Path(config.getoption("baseline_dir") or Path(config.rootpath) / "results" / "baselines")
+        tolerances = None
+        if config.getoption("compare_baseline"):
+            if config.getoption("update_baseline"):
+                raise ConfigError("--compare-baseline and --update-baseline exclude each other: compare first, then update")
+            tolerances = load_tolerances(Path(config.getoption("tolerances")), profile.name, device.type)
+            load_baseline(baseline_path(baseline_dir, profile.name, str(torch.__version__)))  # fail early if missing
+        if config.getoption("update_baseline"):
+            check_writable(baseline_dir, "baseline directory", "--baseline-dir")
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
     workers = _worker_count(config)
@@ -132,6 +155,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.reusebench_selection = selection
     config.reusebench_cache_dir = cache_dir
     config.reusebench_results = results_dir
+    config.reusebench_baselines = (baseline_dir, tolerances)
     if not hasattr(config, "workerinput"):
         if config.getoption("cache_prune"):
             from fixtures.store import FixtureStore
@@ -224,6 +248,10 @@ class ResultsPlugin:
         self.config = config
         self.collector = collector
         self.written: dict | None = None
+        self.updated: Path | None = None
+        self.drifts: list | None = None
+        self.drift_notes: list[str] = []
+        self.baseline_used: Path | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
@@ -240,8 +268,24 @@ class ResultsPlugin:
         lab = getattr(self.config, "reusebench_lab", None)
         if lab is not None:
             self.collector.add_fixtures(lab.store.loaded_metas())
-        if self.collector.has_records():
-            self.written = self.collector.write(self.config.reusebench_results)
+        if not self.collector.has_records():
+            return
+        baseline_dir, tolerances = self.config.reusebench_baselines
+        self.written = self.collector.write(self.config.reusebench_results, history=baselines.history(baseline_dir, self.collector.profile.name))
+        current = baselines.from_records(self.collector.document())
+        path = baseline_path(baseline_dir, current["profile"], current["torch"])
+        if self.config.getoption("update_baseline"):
+            self.updated = baselines.write_baseline(baseline_dir, current)
+        if tolerances is not None:
+            self.drifts, self.drift_notes = baselines.compare(load_baseline(path), current, tolerances)
+            self.baseline_used = path
+            drift_file = self.config.reusebench_results / "baseline-drift.md"
+            if self.drifts:
+                atomic_write_text(drift_file, f"# Drift from {path}\n\n{baselines.render_drifts(self.drifts)}\n")
+            else:
+                drift_file.unlink(missing_ok=True)
+            if self.drifts and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.written:
@@ -258,6 +302,27 @@ class ResultsPlugin:
             f"cache:   {len(store.entries())} fixture networks, {store.size_bytes() / 2**20:.1f} MiB in {store.root}"
             + (f" (pruned {len(pruned)} entries before the run)" if pruned is not None else "; --cache-prune removes entries this profile cannot use")
         )
+
+        if self.updated is not None:
+            terminalreporter.write_line(f"baseline updated: {self.updated}")
+        if self.drifts is not None:
+            if self.drifts:
+                terminalreporter.section("reusebench: drift from the baseline", red=True)
+                shown = self.drifts[:40]
+                terminalreporter.write_line(f"baseline: {self.baseline_used}; {len(self.drifts)} item(s) moved:")
+                terminalreporter.write_line(baselines.render_drifts(shown))
+                if len(self.drifts) > len(shown):
+                    terminalreporter.write_line(
+                        f"... and {len(self.drifts) - len(shown)} more: {self.config.reusebench_results / 'baseline-drift.md'}"
+                    )
+                terminalreporter.write_line(
+                    "If the change is intended, rewrite the baseline with the same command plus --update-baseline "
+                    "(instead of --compare-baseline) and commit it with the reason."
+                )
+            else:
+                terminalreporter.write_line(f"baseline: no drift beyond tolerance from {self.baseline_used}")
+            for note in self.drift_notes[:10]:
+                terminalreporter.write_line(f"  note: {note}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # The very last line of the session, after pytest's own summary.

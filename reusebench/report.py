@@ -33,6 +33,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -47,14 +48,14 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _json_safe(value):
+def json_safe(value):
     """JSON has no NaN/Inf: write them as strings, so the file stays standard JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -93,13 +94,14 @@ class RunCollector:
             "records": sorted(self.records, key=lambda r: r["test"]),
         }
 
-    def write(self, directory: Path) -> dict[str, Path]:
+    def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None) -> dict[str, Path]:
+        """Write records.json and report.md; ``history`` adds statuses per torch version seen."""
         doc = self.document()
         records, report = Path(directory) / RECORDS_FILE, Path(directory) / REPORT_FILE
         for stale in Path(directory).glob(".*.tmp"):  # temporary files of a writer that was killed
             stale.unlink(missing_ok=True)
-        atomic_write_text(records, json.dumps(_json_safe(doc), indent=1, sort_keys=True))
-        atomic_write_text(report, render_markdown(doc))
+        atomic_write_text(records, json.dumps(json_safe(doc), indent=1, sort_keys=True))
+        atomic_write_text(report, render_markdown(doc, history or {}))
         return {"records": records, "report": report}
 
     def summary_lines(self) -> list[str]:
@@ -130,7 +132,7 @@ def outcome(claim: dict) -> str:
     return "does not hold (expected)" if not expected_hold else "does not hold (regression!)"
 
 
-def render_markdown(doc: dict) -> str:
+def render_markdown(doc: dict, history: dict[str, dict[str, bool]] | None = None) -> str:
     env, profile = doc["environment"], doc["profile"]
     records = doc["records"]
     out = [
@@ -146,6 +148,7 @@ def render_markdown(doc: dict) -> str:
         "",
     ]
     out += _claims_section([r for r in records if r["kind"] == "claim"])
+    out += _history_section([r for r in records if r["kind"] == "claim"], env, history or {})
     out += _cases_section([r for r in records if r["kind"] == "case"])
     out += _inventory_section([r for r in records if r["kind"] == "inventory"])
     out += _fixtures_section(doc["fixtures"])
@@ -172,6 +175,33 @@ def _claims_section(claims: list[dict]) -> list[str]:
         "Each row is one test; `expected` comes from `benchmarks/observations.toml`.",
         "",
         tabulate(rows, headers=["obs", "arch", "task", "donor", "damage", "value vs threshold", "outcome"], tablefmt="github"),
+        "",
+    ]
+
+
+def _history_section(claims: list[dict], env: dict, history: dict[str, dict[str, bool]]) -> list[str]:
+    """Which observation holds where, per torch version seen (stored baselines and this run)."""
+    if not claims:
+        return []
+    columns = dict(history)
+    columns[f"this run: {env['torch']} ({env['device'].split(':')[0]})"] = {
+        "/".join(str(c[k]) for k in ("observation", "arch", "task", "donor")): c["holds"] for c in claims
+    }
+    keys = sorted({k for statuses in columns.values() for k in statuses})
+    mark = {True: "holds", False: "-", None: " "}
+    rows = [[k, *(mark[statuses.get(k)] for statuses in columns.values())] for k in keys]
+    flips = [r[0] for r in rows if len({c for c in r[1:] if c != " "}) > 1]
+    return [
+        "## Observation status across torch versions",
+        "",
+        "From the stored baselines (`results/baselines/`) and this run; `-` means the claim does not hold.",
+        f"Rows whose status differs between versions: {', '.join(flips) if flips else 'none'}.",
+        "",
+        "<details><summary>the full table</summary>",
+        "",
+        tabulate(rows, headers=["observation/arch/task/donor", *columns], tablefmt="github"),
+        "",
+        "</details>",
         "",
     ]
 

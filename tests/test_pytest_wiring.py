@@ -3,25 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).parents[1]
-TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=2", "batch_size=8", "steps=60", "lr=0.01"]
-
-
-def run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    sets = [arg for field in TINY for arg in ("--set", field)]
-    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *sets, *args]
-    for option, default in (("--cache-dir", tmp_path / "cache"), ("--results-dir", tmp_path / "results")):
-        if option not in args:
-            cmd += [option, str(default)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +22,7 @@ def run_suite(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
         (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
     ],
 )
-def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, args, message):
+def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, run_suite, args, message):
     result = run_suite(tmp_path, *args)
     assert result.returncode == 4, result.stdout + result.stderr
     assert message in result.stderr
@@ -47,7 +30,7 @@ def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, args, messa
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "nothing trained"
 
 
-def test_bad_observations_file_is_a_usage_error(tmp_path):
+def test_bad_observations_file_is_a_usage_error(tmp_path, run_suite):
     bad = tmp_path / "observations.toml"
     bad.write_text('[observation.X]\nstatement = "s"\nterms = { "conv.bias" = 1.0 }\nop = ">="\nthreshold = 0.1\ndonors = ["defaults"]\nwhy = "w"\n')
     result = run_suite(tmp_path, "--observations", str(bad))
@@ -55,7 +38,7 @@ def test_bad_observations_file_is_a_usage_error(tmp_path):
     assert "observations.toml [observation.X]: donor 'defaults' makes no sense for group 'conv.bias'" in result.stderr
 
 
-def test_unwritable_directories_are_usage_errors(tmp_path):
+def test_unwritable_directories_are_usage_errors(tmp_path, run_suite):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     result = run_suite(tmp_path, "--results-dir", str(blocker / "results"))
@@ -64,7 +47,7 @@ def test_unwritable_directories_are_usage_errors(tmp_path):
     assert "choose another with --results-dir" in result.stderr
 
 
-def test_selection_options_narrow_the_run(tmp_path):
+def test_selection_options_narrow_the_run(tmp_path, run_suite):
     result = run_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--group", "conv.bias", "--donor", "init,other_seed")
     assert result.returncode == 0, result.stderr
     ids = [line for line in result.stdout.splitlines() if "::" in line]
@@ -73,7 +56,7 @@ def test_selection_options_narrow_the_run(tmp_path):
     assert not any("O1" in i or "O3" in i for i in ids), "observations on unselected groups are left out"
 
 
-def test_run_under_xdist_records_reports_and_shows_progress(tmp_path):
+def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite):
     result = run_suite(tmp_path, "-n", "2", "-k", "replacement_case and unet-seg")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live progress from the workers"
@@ -89,7 +72,7 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path):
 
 
 @pytest.mark.parametrize("expect_failure, outcome", [(False, "1 passed"), (True, "1 failed")])
-def test_an_expected_failure_that_holds_fails_the_run(tmp_path, expect_failure, outcome):
+def test_an_expected_failure_that_holds_fails_the_run(tmp_path, run_suite, expect_failure, outcome):
     """A claim that holds by construction (threshold far below any damage) under a strict xfail."""
     obs = tmp_path / "observations.toml"
     text = (

@@ -1,0 +1,161 @@
+"""Stored baselines: what a run measured, kept in the repository, and the comparison with a new run.
+
+A baseline holds, per replacement case, the primary metric of T, T' and T0 and the damage,
+and per observation check whether it held. ``compare`` lists every quantity that moved
+beyond its tolerance and every observation whose status flipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from reusebench.protocol import ConfigError
+
+QUANTITIES = ("m_target", "m_replaced", "m_init", "damage")
+
+
+def case_key(r: dict) -> str:
+    return "/".join(str(r[k]) for k in ("arch", "task", "dataset", "group", "donor", "scope", "recalibration"))
+
+
+def claim_key(r: dict) -> str:
+    return "/".join(str(r[k]) for k in ("observation", "arch", "task", "donor"))
+
+
+def _num(value) -> float:
+    return float(value) if not isinstance(value, str) else float(value)  # "nan"/"inf" strings from JSON
+
+
+def torch_series(version: str) -> str:
+    """'2.13.0+cpu' -> '2.13': baselines are kept per torch minor version where they differ."""
+    return ".".join(version.split("+")[0].split(".")[:2])
+
+
+def from_records(doc: dict) -> dict:
+    """The baseline document of a run's records (``records.json`` content)."""
+    env = doc["environment"]
+    return {
+        "profile": doc["profile"]["name"],
+        "torch": env["torch"],
+        "device_type": env["device"].split(":")[0],
+        "cases": {
+            case_key(r): {q: _num(r[q]) for q in QUANTITIES} | {"metric": r["metric"], "task": r["task"]}
+            for r in doc["records"]
+            if r["kind"] == "case"
+        },
+        "claims": {claim_key(r): {"holds": r["holds"], "value": _num(r["value"])} for r in doc["records"] if r["kind"] == "claim"},
+    }
+
+
+def baseline_path(directory: Path, profile: str, torch_version: str) -> Path:
+    """The torch-series-specific baseline if one exists, else the profile's."""
+    specific = directory / f"{profile}-torch{torch_series(torch_version)}.json"
+    return specific if specific.exists() else directory / f"{profile}.json"
+
+
+@dataclass(frozen=True)
+class Drift:
+    item: str
+    quantity: str
+    baseline: object
+    now: object
+    tolerance: object
+
+    def row(self) -> list:
+        def show(v):
+            return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+        return [self.item, self.quantity, show(self.baseline), show(self.now), show(self.tolerance)]
+
+
+def load_tolerances(path: Path, profile: str, device_type: str) -> dict[str, float]:
+    """Tolerances of ``profile`` on ``device_type``: ``{"<task>.<quantity>": absolute tolerance}``."""
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    table = raw.get(profile, {}).get(device_type)
+    if table is None:
+        raise ConfigError(
+            f"{path.name} has no tolerances for profile {profile!r} on {device_type!r}; "
+            f"it has: {', '.join(f'{p}.{d}' for p, t in raw.items() for d in t if isinstance(t[d], dict)) or 'none'}"
+        )
+    tolerances = {}
+    for task, quantities in table.items():
+        if not isinstance(quantities, dict):
+            continue
+        for quantity, value in quantities.items():
+            if quantity not in QUANTITIES or isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"{path.name} [{profile}.{device_type}.{task}]: bad tolerance {quantity} = {value!r}")
+            tolerances[f"{task}.{quantity}"] = float(value)
+    return tolerances
+
+
+def _moved(a: float, b: float, tolerance: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) != math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a != b
+    return abs(a - b) > tolerance
+
+
+def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tuple[list[Drift], list[str]]:
+    """(drifts beyond tolerance or flipped statuses, notes). Only items the current run measured count."""
+    drifts, notes = [], []
+    for key, now in sorted(current["cases"].items()):
+        then = baseline["cases"].get(key)
+        if then is None:
+            notes.append(f"new case, not in the baseline: {key}")
+            continue
+        for q in QUANTITIES:
+            tol = tolerances.get(f"{now['task']}.{q}", 0.0)
+            if _moved(then[q], now[q], tol):
+                drifts.append(Drift(key, f"{q} ({now['metric']})" if q != "damage" else q, then[q], now[q], tol))
+    for key, now in sorted(current["claims"].items()):
+        then = baseline["claims"].get(key)
+        if then is None:
+            notes.append(f"new observation check, not in the baseline: {key}")
+        elif then["holds"] != now["holds"]:
+            status = {True: "holds", False: "does not hold"}
+            drifts.append(Drift(key, "status", status[then["holds"]], status[now["holds"]], "any flip"))
+    return drifts, notes
+
+
+def render_drifts(drifts: list[Drift]) -> str:
+    return tabulate([d.row() for d in drifts], headers=["case", "quantity", "baseline", "now", "tolerance"], tablefmt="github")
+
+
+def write_baseline(directory: Path, current: dict) -> Path:
+    """Write ``current`` where ``baseline_path`` will find it; a new torch series gets its own file."""
+    from reusebench.report import atomic_write_text, json_safe
+
+    path = baseline_path(directory, current["profile"], current["torch"])
+    if path.exists() and torch_series(json.loads(path.read_text())["torch"]) != torch_series(current["torch"]):
+        path = directory / f"{current['profile']}-torch{torch_series(current['torch'])}.json"
+    atomic_write_text(path, json.dumps(json_safe(current), indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def history(directory: Path, profile: str) -> dict[str, dict[str, bool]]:
+    """Observation statuses per torch version, from every stored baseline of ``profile``."""
+    seen = {}
+    for path in sorted(Path(directory).glob(f"{profile}*.json")):
+        doc = json.loads(path.read_text())
+        if doc.get("profile") == profile:
+            seen[f"{doc['torch']} ({doc['device_type']})"] = {k: v["holds"] for k, v in doc["claims"].items()}
+    return seen
+
+
+def load_baseline(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no baseline at {path}; create one with --update-baseline") from None
+    for entry in doc["cases"].values():
+        for q in QUANTITIES:
+            entry[q] = _num(entry[q])
+    return doc

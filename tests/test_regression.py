@@ -1,0 +1,86 @@
+"""Determinism and stored baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from reusebench.baseline import compare, from_records, load_tolerances
+
+VOLATILE = {"seconds", "train_seconds", "created", "started", "wall_seconds", "test", "worker"}
+
+
+def stable(value):
+    """A record with the fields that legitimately differ between runs (timings, dates) removed."""
+    if isinstance(value, dict):
+        return {k: stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [stable(v) for v in value]
+    return value
+
+
+def test_two_cpu_runs_from_scratch_give_identical_records(tmp_path, run_suite):
+    """Training included: each run starts from an empty cache."""
+    docs = []
+    for name in ("first", "second"):
+        result = run_suite(tmp_path / name, "-n", "2", "-k", "replacement_case and unet-ae", "--device", "cpu")
+        assert result.returncode == 0, result.stdout[-2000:]
+        docs.append(json.loads((tmp_path / name / "results" / "smoke" / "records.json").read_text()))
+    first, second = (sorted(stable(d["records"]), key=lambda r: json.dumps(r, sort_keys=True)) for d in docs)
+    assert len(first) == 6 * 7 + 2 * 6
+    assert first == second, "bit-identical metrics, damages and intervals"
+    assert stable(docs[0]["fixtures"]) == stable(docs[1]["fixtures"])
+
+
+def test_baseline_round_trip_and_a_broken_result_is_caught(tmp_path, run_suite):
+    baselines = tmp_path / "baselines"
+    args = ["-k", "replacement_case and unet-ae and conv", "--baseline-dir", str(baselines)]
+    tolerances = tmp_path / "tolerances.toml"
+    tolerances.write_text("[smoke.cpu.ae]\nm_target = 0.0\nm_replaced = 0.0\nm_init = 0.0\ndamage = 0.01\n")
+    args += ["--tolerances", str(tolerances), "--device", "cpu"]
+
+    assert run_suite(tmp_path, *args, "--update-baseline").returncode == 0
+    stored = json.loads((baselines / "smoke.json").read_text())
+    assert len(stored["cases"]) == 12
+
+    same = run_suite(tmp_path, *args, "--compare-baseline")
+    assert same.returncode == 0 and "no drift beyond tolerance" in same.stdout
+
+    key = "unet/ae/shapes/conv.weight/init/all/none"
+    stored["cases"][key]["damage"] += 0.5  # the baseline now disagrees with what the code measures
+    (baselines / "smoke.json").write_text(json.dumps(stored))
+    moved = run_suite(tmp_path, *args, "--compare-baseline")
+    assert moved.returncode == 1
+    assert "drift from the baseline" in moved.stdout and key in moved.stdout
+    assert "--update-baseline" in moved.stdout, "the failure says how to update"
+
+
+def doc(value: float, holds: bool) -> dict:
+    case = {
+        "kind": "case", "arch": "unet", "task": "seg", "dataset": "shapes", "group": "conv.bias", "donor": "init",
+        "scope": "all", "recalibration": "none", "metric": "dice", "m_target": 0.6, "m_replaced": value,
+        "m_init": 0.0, "damage": (0.6 - value) / 0.6,
+    }
+    claim = {"kind": "claim", "observation": "O4", "arch": "unet", "task": "seg", "donor": "init", "holds": holds, "value": 0.1}
+    return {"profile": {"name": "smoke"}, "environment": {"torch": "2.13.0", "device": "cpu"}, "records": [case, claim]}
+
+
+def test_compare_respects_tolerance_nan_and_status():
+    tol = {"seg.m_replaced": 0.01, "seg.damage": 0.02, "seg.m_target": 0.0, "seg.m_init": 0.0}
+    base = from_records(doc(0.50, True))
+    assert compare(base, from_records(doc(0.505, True)), tol)[0] == []
+    drifts, _ = compare(base, from_records(doc(0.40, True)), tol)
+    assert {d.quantity for d in drifts} == {"m_replaced (dice)", "damage"}
+    drifts, _ = compare(base, from_records(doc(math.nan, True)), tol)
+    assert {d.quantity for d in drifts} == {"m_replaced (dice)", "damage"}, "NaN against a number is drift"
+    drifts, _ = compare(base, from_records(doc(0.50, False)), tol)
+    assert [(d.quantity, d.baseline, d.now) for d in drifts] == [("status", "holds", "does not hold")]
+
+
+def test_the_committed_tolerances_cover_the_smoke_profile_on_cpu():
+    from pathlib import Path
+
+    tol = load_tolerances(Path(__file__).parents[1] / "benchmarks" / "tolerances.toml", "smoke", "cpu")
+    assert set(tol) == {f"{t}.{q}" for t in ("seg", "ae") for q in ("m_target", "m_replaced", "m_init", "damage")}
