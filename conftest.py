@@ -112,6 +112,7 @@ def _worker_count(config: pytest.Config) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "observation(id): a test of one of the paper's observations")
+    config.addinivalue_line("markers", "timing: a timing case (pytest-benchmark; recorded under xdist too)")
     overrides = {}
     for item in config.getoption("profile_overrides"):
         key, sep, value = item.partition("=")
@@ -225,6 +226,44 @@ def record(request: pytest.FixtureRequest):
         request.node.user_properties.append((RECORD_KEY, {"kind": kind, "test": request.node.nodeid, **data}))
 
     return add
+
+
+@pytest.fixture
+def timed(request: pytest.FixtureRequest, record, device: torch.device):
+    """``timed(fn, rounds=N)``: time ``fn``; recorded in pytest-benchmark's format, under xdist too.
+
+    Without xdist, pytest-benchmark measures (full statistics, its own table and options);
+    under xdist, where it disables itself, the same statistics are computed here.
+    """
+    from reusebench import timing
+
+    bench = request.getfixturevalue("benchmark")
+
+    def run(fn, *, rounds: int, warmup: int = 1, group: str | None = None) -> dict:
+        fn = timing.synchronised(fn, device)
+        extra = {
+            "torch": str(torch.__version__),
+            "device": str(device),
+            "device_name": describe(device, 1)["device_name"],
+            "torch_threads": torch.get_num_threads(),
+            "workers": request.config.reusebench_worker[1],
+        }
+        if bench.enabled:
+            bench.group = group
+            bench.extra_info.update(extra)
+            bench.pedantic(fn, rounds=rounds, warmup_rounds=warmup, iterations=1)
+            stats = {**bench.stats.stats.as_dict(), "data": list(bench.stats.stats.data), "iterations": 1}
+        else:
+            stats = timing.stats_of(timing.measure(fn, rounds=rounds, warmup=warmup))
+        params = dict(getattr(request.node, "callspec", None).params) if hasattr(request.node, "callspec") else None
+        benchmark = timing.entry(
+            name=request.node.name, fullname=request.node.nodeid, group=group, params=params,
+            stats=stats, extra_info=extra, rounds=rounds,
+        )
+        record("timing", {"benchmark": benchmark, "measured_by": "pytest-benchmark" if bench.enabled else "reusebench"})
+        return stats
+
+    return run
 
 
 # -- collecting records and writing results ----------------------------------------------

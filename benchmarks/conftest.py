@@ -27,6 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"reusebench: {exc}") from None
 
 
+def _target_group(arch: str, task: str) -> pytest.MarkDecorator:
+    # With --dist loadgroup (pyproject's addopts), a target network's cases stay on one
+    # worker, which evaluates its baselines once. pytest 9.2 with pytest-xdist 3.8 ignores
+    # the groups (pytest-xdist#1386); the prefetch below keeps cold runs parallel anyway.
+    return pytest.mark.xdist_group(f"{arch}-{task}")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     sel = config.reusebench_selection  # --arch/--task/--donor/--group/--dataset
@@ -39,7 +46,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for arch in sel.archs:
                 for task in sel.tasks:
                     for donor in (d for d in obs.donors if d in sel.donors):
-                        marks = [pytest.mark.observation(obs.id)]
+                        marks = [pytest.mark.observation(obs.id), _target_group(arch, task)]
                         xf = book.expected_failure(obs.id, profile, arch, task, donor)
                         if xf is not None:
                             marks.append(pytest.mark.xfail(strict=True, raises=ClaimNotReproduced, reason=xf.reason))
@@ -53,7 +60,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("observation_case", params)
     if "battery_case" in metafunc.fixturenames:
         params = [
-            pytest.param(Case(arch, task, group, donor, sel.dataset), id=f"{arch}-{task}-{group}-{donor}")
+            pytest.param(Case(arch, task, group, donor, sel.dataset), marks=_target_group(arch, task), id=f"{arch}-{task}-{group}-{donor}")
             for arch in sel.archs
             for task in sel.tasks
             for group in sel.groups
@@ -77,8 +84,8 @@ def _cases_of(item: pytest.Item) -> list[tuple[str, str, str]]:
     if "battery_case" in params:
         c = params["battery_case"]
         return [(c.arch, c.task, c.donor)]
-    if "arch" in params and "task" in params:
-        return [(params["arch"], params["task"], "init")]
+    if "arch" in params:  # arch-only tests (timings) work on the segmentation target
+        return [(params["arch"], params.get("task", "seg"), "init")]
     return []
 
 

@@ -22,6 +22,7 @@ from reusebench.protocol import ARCHITECTURES, DONORS, GROUPS, TASKS
 
 RECORDS_FILE = "records.json"
 REPORT_FILE = "report.md"
+BENCHMARK_FILE = "benchmark.json"  # pytest-benchmark's format: `pytest-benchmark compare` reads it
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -102,7 +103,14 @@ class RunCollector:
             stale.unlink(missing_ok=True)
         atomic_write_text(records, json.dumps(json_safe(doc), indent=1, sort_keys=True))
         atomic_write_text(report, render_markdown(doc, history or {}))
-        return {"records": records, "report": report}
+        written = {"records": records, "report": report}
+        timings = [r["benchmark"] for r in self.records if r["kind"] == "timing"]
+        if timings:
+            from reusebench.timing import document
+
+            written["benchmark"] = Path(directory) / BENCHMARK_FILE
+            atomic_write_text(written["benchmark"], json.dumps(document(timings), indent=1))
+        return written
 
     def summary_lines(self) -> list[str]:
         claims = self.of("claim")
@@ -151,6 +159,7 @@ def render_markdown(doc: dict, history: dict[str, dict[str, bool]] | None = None
     out += _history_section([r for r in records if r["kind"] == "claim"], env, history or {})
     out += _cases_section([r for r in records if r["kind"] == "case"])
     out += _inventory_section([r for r in records if r["kind"] == "inventory"])
+    out += _timing_section([r for r in records if r["kind"] == "timing"])
     out += _fixtures_section(doc["fixtures"])
     out += ["## Environment", "", tabulate(sorted(env.items()), headers=["what", "value"], tablefmt="github"), ""]
     out += ["## Profile", "", tabulate(sorted(profile.items()), headers=["field", "value"], tablefmt="github"), ""]
@@ -256,6 +265,24 @@ def _inventory_section(inventories: list[dict]) -> list[str]:
             "",
         ]
     return out
+
+
+def _timing_section(timings: list[dict]) -> list[str]:
+    if not timings:
+        return []
+    rows = []
+    for t in sorted(timings, key=lambda t: t["benchmark"]["fullname"]):
+        b, st = t["benchmark"], t["benchmark"]["stats"]
+        rows.append([b["name"], b["extra_info"]["device"], f"{st['median'] * 1e3:.2f}", f"{st['min'] * 1e3:.2f}",
+                     f"{st['iqr'] * 1e3:.2f}", st["rounds"], t["measured_by"]])
+    return [
+        "## Timings",
+        "",
+        f"Milliseconds per call; also in `{BENCHMARK_FILE}` (pytest-benchmark's format).",
+        "",
+        tabulate(rows, headers=["case", "device", "median ms", "min ms", "iqr ms", "rounds", "measured by"], tablefmt="github"),
+        "",
+    ]
 
 
 def _fixtures_section(fixtures: list[dict]) -> list[str]:

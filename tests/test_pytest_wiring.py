@@ -51,7 +51,7 @@ def test_selection_options_narrow_the_run(tmp_path, run_suite):
     result = run_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--group", "conv.bias", "--donor", "init,other_seed")
     assert result.returncode == 0, result.stderr
     ids = [line for line in result.stdout.splitlines() if "::" in line]
-    assert ids and all("pspnet" in i and ("ae" in i or "inventory" in i) for i in ids)
+    assert ids and all("pspnet" in i and "unet" not in i and "-seg" not in i for i in ids)
     assert "benchmarks/test_observations.py::test_observation[O4-pspnet-ae-init]" in ids
     assert not any("O1" in i or "O3" in i for i in ids), "observations on unselected groups are left out"
 
