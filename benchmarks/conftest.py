@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _target_group(arch: str, task: str) -> pytest.MarkDecorator:
-    # With --dist loadgroup (pyproject's addopts), a target network's cases stay on one
+    # With --dist loadgroup (./dev main passes it), a target network's cases stay on one
     # worker, which evaluates its baselines once. pytest 9.2 with pytest-xdist 3.8 ignores
     # the groups (pytest-xdist#1386); the prefetch below keeps cold runs parallel anyway.
     return pytest.mark.xdist_group(f"{arch}-{task}")

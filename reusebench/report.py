@@ -69,12 +69,15 @@ class RunCollector:
         self.started = time.time()
         self.records: list[dict] = []
         self.fixtures: dict[str, dict] = {}
+        self.trainings: list[dict] = []  # one per network trained in this run, by whichever worker
 
     def add(self, record: dict) -> None:
         self.records.append(record)
 
     def add_fixtures(self, metas: list[dict]) -> None:
         for meta in metas:
+            if meta["trained_now"]:
+                self.trainings.append({"key": meta["key"], "label": meta["label"], "worker": meta["worker"]})
             seen = self.fixtures.get(meta["key"])
             if seen is None or meta["trained_now"]:
                 self.fixtures[meta["key"]] = meta
@@ -92,6 +95,7 @@ class RunCollector:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
             "wall_seconds": time.time() - self.started,
             "fixtures": sorted(self.fixtures.values(), key=lambda m: m["label"]),
+            "trainings": sorted(self.trainings, key=lambda t: t["label"]),
             "records": sorted(self.records, key=lambda r: r["test"]),
         }
 

@@ -86,3 +86,30 @@ def test_an_expected_failure_that_holds_fails_the_run(tmp_path, run_suite, expec
     assert outcome in result.stdout, result.stdout[-3000:]
     if expect_failure:
         assert "XPASS(strict)" in result.stdout
+
+
+@pytest.mark.parametrize("xdist, measured_by", [([], "pytest-benchmark"), (["-n", "2"], "reusebench")])
+def test_timings_are_recorded_with_and_without_xdist(tmp_path, run_suite, xdist, measured_by):
+    import subprocess
+    import sys
+
+    result = run_suite(tmp_path, *xdist, "-m", "timing", "--arch", "pspnet")
+    assert result.returncode == 0, result.stdout[-2000:]
+    bench = tmp_path / "results" / "smoke" / "benchmark.json"
+    doc = json.loads(bench.read_text())
+    assert len(doc["benchmarks"]) == 4 and all(b["stats"]["rounds"] == 10 for b in doc["benchmarks"])
+    assert all(b["extra_info"]["torch"] and b["extra_info"]["workers"] == (2 if xdist else 1) for b in doc["benchmarks"])
+    records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())["records"]
+    assert {r["measured_by"] for r in records if r["kind"] == "timing"} == {measured_by}
+    compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(bench)], capture_output=True, text=True)
+    assert compare.returncode == 0 and "test_evaluate[pspnet]" in compare.stdout, compare.stderr
+
+
+def test_xdist_gateways_with_a_shared_cache_train_each_network_once(tmp_path, run_suite):
+    """What a user who outgrows one machine does: xdist's own gateways (--tx), one cache."""
+    result = run_suite(tmp_path, "--tx", "2*popen", "--dist", "load", "-k", "replacement_case and unet")
+    assert result.returncode == 0, result.stdout[-2000:]
+    doc = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
+    labels = [t["label"] for t in doc["trainings"]]
+    assert len(labels) == len(set(labels)) == 6, labels  # unet: 2 targets + 4 donors, each trained once
+    assert {t["worker"] for t in doc["trainings"]} == {"gw0", "gw1"}, "both gateways trained their share"
