@@ -75,8 +75,13 @@ def test_compare_respects_tolerance_nan_and_status():
     assert {d.quantity for d in drifts} == {"m_replaced (dice)", "damage"}
     drifts, _ = compare(base, from_records(doc(math.nan, True)), tol)
     assert {d.quantity for d in drifts} == {"m_replaced (dice)", "damage"}, "NaN against a number is drift"
-    drifts, _ = compare(base, from_records(doc(0.50, False)), tol)
+    flipped = from_records(doc(0.50, False))
+    flipped["claims"]["O4/unet/seg/init"]["value"] = 0.2
+    drifts, _ = compare(base, flipped, tol)
     assert [(d.quantity, d.baseline, d.now) for d in drifts] == [("status", "holds", "does not hold")]
+    flipped["claims"]["O4/unet/seg/init"]["value"] = 0.11  # moved less than 2 x damage tolerance
+    drifts, notes = compare(base, flipped, tol)
+    assert drifts == [] and "within noise" in notes[0]
 
 
 def test_the_committed_tolerances_cover_the_smoke_profile_on_cpu():
