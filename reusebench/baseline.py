@@ -42,6 +42,8 @@ def from_records(doc: dict) -> dict:
     env = doc["environment"]
     return {
         "profile": doc["profile"]["name"],
+        # through JSON, so that a tuple read back as a list still compares equal
+        "profile_fields": json.loads(json.dumps({k: v for k, v in doc["profile"].items() if k not in ("name", "description", "log_every")})),
         "torch": env["torch"],
         "device_type": env["device"].split(":")[0],
         "cases": {
@@ -110,6 +112,14 @@ def _moved(a: float, b: float, tolerance: float) -> bool:
 def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tuple[list[Drift], list[str]]:
     """(drifts beyond tolerance or flipped statuses, notes). Only items the current run measured count."""
     drifts, notes = [], []
+    # Like with like: numbers from another profile configuration or device type are no baseline.
+    then_fields, now_fields = baseline.get("profile_fields"), current.get("profile_fields")
+    if then_fields is not None and now_fields is not None:
+        for field in sorted(then_fields.keys() | now_fields.keys()):
+            if then_fields.get(field) != now_fields.get(field):
+                drifts.append(Drift("profile", field, then_fields.get(field), now_fields.get(field), "must match"))
+    if baseline.get("device_type", current["device_type"]) != current["device_type"]:
+        drifts.append(Drift("environment", "device type", baseline["device_type"], current["device_type"], "must match"))
     for key, now in sorted(current["cases"].items()):
         then = baseline["cases"].get(key)
         if then is None:
@@ -144,9 +154,15 @@ def write_baseline(directory: Path, current: dict) -> Path:
     from reusebench.report import atomic_write_text, json_safe
 
     path = baseline_path(directory, current["profile"], current["torch"])
-    if path.exists() and torch_series(json.loads(path.read_text())["torch"]) != torch_series(current["torch"]):
-        path = directory / f"{current['profile']}-torch{torch_series(current['torch'])}.json"
-    atomic_write_text(path, json.dumps(json_safe(current), indent=1, sort_keys=True) + "\n")
+    merged = current
+    if path.exists():
+        stored = load_baseline(path)
+        if torch_series(stored["torch"]) != torch_series(current["torch"]):
+            path = directory / f"{current['profile']}-torch{torch_series(current['torch'])}.json"
+        elif stored.get("profile_fields") == current["profile_fields"] and stored["device_type"] == current["device_type"]:
+            # A partial run (-k, --arch, ...) updates its own cases and keeps the others.
+            merged = {**current, "cases": {**stored["cases"], **current["cases"]}, "claims": {**stored["claims"], **current["claims"]}}
+    atomic_write_text(path, json.dumps(json_safe(merged), indent=1, sort_keys=True) + "\n")
     return path
 
 

@@ -48,6 +48,13 @@ def test_baseline_round_trip_and_a_broken_result_is_caught(tmp_path, run_suite):
     same = run_suite(tmp_path, *args, "--compare-baseline")
     assert same.returncode == 0 and "no drift beyond tolerance" in same.stdout
 
+    partial = run_suite(tmp_path, *args[:1], "replacement_case and unet-ae and conv.bias", *args[2:], "--update-baseline")
+    assert partial.returncode == 0
+    assert json.loads((baselines / "smoke.json").read_text())["cases"] == stored["cases"], "a partial update keeps the rest"
+
+    other_profile = run_suite(tmp_path, *args, "--compare-baseline", "--set", "n_test=4")
+    assert other_profile.returncode == 1 and "| profile" in other_profile.stdout and "n_test" in other_profile.stdout
+
     key = "unet/ae/shapes/conv.weight/init/all/none"
     stored["cases"][key]["damage"] += 0.5  # the baseline now disagrees with what the code measures
     (baselines / "smoke.json").write_text(json.dumps(stored))
