@@ -163,8 +163,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
             removed = FixtureStore(cache_dir, profile, device).prune()
             config.reusebench_pruned = removed
-        workers = config.getoption("numprocesses", default=0) or 1
-        collector = RunCollector(profile, describe(device, workers))
+        tx = config.getoption("tx", default=None)  # -n N becomes N popen gateways; --tx counts too
+        requested = len(tx) if tx else 1
+        environment = describe(device, requested)
+        if device.type == "cpu":
+            environment["torch_threads"] = max(1, available_cores() // requested)  # each worker's share
+        collector = RunCollector(profile, environment)
         config.pluginmanager.register(ResultsPlugin(config, collector), "reusebench-results")
 
 
@@ -294,6 +298,7 @@ class ResultsPlugin:
         self.drifts: list | None = None
         self.drift_notes: list[str] = []
         self.baseline_used: Path | None = None
+        self.update_refused: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
@@ -317,7 +322,11 @@ class ResultsPlugin:
         current = baselines.from_records(self.collector.document())
         path = baseline_path(baseline_dir, current["profile"], current["torch"])
         if self.config.getoption("update_baseline"):
-            self.updated = baselines.write_baseline(baseline_dir, current)
+            try:
+                self.updated = baselines.write_baseline(baseline_dir, current)
+            except ConfigError as exc:
+                self.update_refused = str(exc)
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if tolerances is not None:
             self.drifts, self.drift_notes = baselines.compare(load_baseline(path), current, tolerances)
             self.baseline_used = path
@@ -347,6 +356,8 @@ class ResultsPlugin:
 
         if self.updated is not None:
             terminalreporter.write_line(f"baseline updated: {self.updated}")
+        if self.update_refused is not None:
+            terminalreporter.write_line(f"baseline NOT updated: {self.update_refused}", red=True)
         if self.drifts is not None:
             if self.drifts:
                 terminalreporter.section("reusebench: drift from the baseline", red=True)

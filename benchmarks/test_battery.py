@@ -9,13 +9,15 @@ import math
 
 import pytest
 
+from reusebench.protocol import PRIMARY_METRIC
+
 from fixtures.lab import EmptyGroupError
 
 
 def test_fixture_learned_without_saturating(arch, task, lab, record):
     spec = lab.target_spec(arch, task)
     base = lab.baseline(spec)
-    metric = {"seg": "dice", "ae": "ssim"}[task]
+    metric = PRIMARY_METRIC[task]
     trained, init = base["trained"][metric], base["init"][metric]
     record("baseline", {"arch": arch, "task": task, "metric": metric, "trained": trained, "init": init})
     # Damage divides by m(T) - m(T0): the network must have learned something clear ...

@@ -29,7 +29,8 @@ def claim_key(r: dict) -> str:
 
 
 def _num(value) -> float:
-    return float(value) if not isinstance(value, str) else float(value)  # "nan"/"inf" strings from JSON
+    """A number, also from the strings "nan"/"inf"/"-inf" that records.json uses for them."""
+    return float(value)
 
 
 def torch_series(version: str) -> str:
@@ -82,8 +83,11 @@ class Drift:
 
 def load_tolerances(path: Path, profile: str, device_type: str) -> dict[str, float]:
     """Tolerances of ``profile`` on ``device_type``: ``{"<task>.<quantity>": absolute tolerance}``."""
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the tolerances file {path} ({exc}); see --tolerances") from None
     table = raw.get(profile, {}).get(device_type)
     if table is None:
         raise ConfigError(
@@ -153,13 +157,21 @@ def write_baseline(directory: Path, current: dict) -> Path:
     """Write ``current`` where ``baseline_path`` will find it; a new torch series gets its own file."""
     from reusebench.report import atomic_write_text, json_safe
 
+    if not current["cases"] and not current["claims"]:
+        raise ConfigError("this run measured no case and checked no observation: nothing to put in a baseline")
     path = baseline_path(directory, current["profile"], current["torch"])
     merged = current
     if path.exists():
         stored = load_baseline(path)
         if torch_series(stored["torch"]) != torch_series(current["torch"]):
             path = directory / f"{current['profile']}-torch{torch_series(current['torch'])}.json"
-        elif stored.get("profile_fields") == current["profile_fields"] and stored["device_type"] == current["device_type"]:
+        else:
+            fields = stored.get("profile_fields", current["profile_fields"])
+            if fields != current["profile_fields"] or stored["device_type"] != current["device_type"]:
+                raise ConfigError(
+                    f"not updating {path}: it was recorded with other profile fields or another device type "
+                    f"({stored['device_type']}); record this configuration elsewhere with --baseline-dir"
+                )
             # A partial run (-k, --arch, ...) updates its own cases and keeps the others.
             merged = {**current, "cases": {**stored["cases"], **current["cases"]}, "claims": {**stored["claims"], **current["claims"]}}
     atomic_write_text(path, json.dumps(json_safe(merged), indent=1, sort_keys=True) + "\n")
@@ -179,9 +191,13 @@ def history(directory: Path, profile: str) -> dict[str, dict[str, bool]]:
 def load_baseline(path: Path) -> dict:
     try:
         doc = json.loads(path.read_text())
+        for entry in doc["cases"].values():
+            for q in QUANTITIES:
+                entry[q] = _num(entry[q])
+        for entry in doc["claims"].values():
+            entry["value"] = _num(entry["value"])
     except FileNotFoundError:
         raise ConfigError(f"no baseline at {path}; create one with --update-baseline") from None
-    for entry in doc["cases"].values():
-        for q in QUANTITIES:
-            entry[q] = _num(entry[q])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"the baseline {path} is unreadable ({type(exc).__name__}: {exc}); restore it from git") from None
     return doc

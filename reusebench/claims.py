@@ -21,6 +21,13 @@ class ClaimNotReproduced(AssertionError):
     """The measured value does not satisfy the observation's threshold."""
 
 
+class ClaimUndefined(AssertionError):
+    """The claim's value is not a finite number (a NaN or infinite damage): neither holds nor fails.
+
+    Deliberately not a ClaimNotReproduced, so a strict expected failure does not absorb it.
+    """
+
+
 @dataclass(frozen=True)
 class Observation:
     id: str
@@ -50,6 +57,8 @@ class Verdict:
         return f"value {self.value:.3f} (need {self.observation.op} {self.observation.threshold}; {parts})"
 
     def check(self) -> None:
+        if not math.isfinite(self.value):
+            raise ClaimUndefined(f"{self.observation.id} is undefined here: {self.evidence}")
         if not self.holds:
             raise ClaimNotReproduced(f"{self.observation.id} does not hold: {self.evidence}")
 
@@ -71,6 +80,17 @@ class ExpectedFailure:
 class ObservationBook:
     observations: dict[str, Observation]
     expected_failures: tuple[ExpectedFailure, ...] = field(default=())
+    # Where the expected failures were measured: the named profile with exactly these --set
+    # overrides, this target dataset and device type. Elsewhere they are not strict.
+    calibration: dict = field(default_factory=lambda: {"dataset": "shapes", "device": "cpu", "overrides": []})
+
+    def calibrated_for(self, overrides: list[str], dataset: str, device_type: str) -> bool:
+        normal = sorted(o.replace(" ", "") for o in overrides)
+        return (
+            normal == sorted(o.replace(" ", "") for o in self.calibration["overrides"])
+            and dataset == self.calibration["dataset"]
+            and device_type == self.calibration["device"]
+        )
 
     def expected_failure(self, observation: str, profile: str, arch: str, task: str, donor: str) -> ExpectedFailure | None:
         for xf in self.expected_failures:
@@ -81,13 +101,21 @@ class ObservationBook:
 
 def load_observations(path: Path) -> ObservationBook:
     """Load and validate the declarative observations file; errors name the entry and the field."""
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the observations file {path} ({exc}); see --observations") from None
     where = path.name
     observations = {}
     for oid, table in raw.get("observation", {}).items():
         here = f"{where} [observation.{oid}]"
         try:
+            if not isinstance(table.get("terms"), dict) or not isinstance(table.get("donors"), list):
+                raise ConfigError(f"{here}: 'terms' must be a table of group = coefficient and 'donors' a list of names")
+            bad = {g: c for g, c in table["terms"].items() if isinstance(c, bool) or not isinstance(c, (int, float))}
+            if bad:
+                raise ConfigError(f"{here}: coefficients must be numbers, got {bad}")
             terms = {check_choice("group", g, GROUPS, here): float(c) for g, c in table["terms"].items()}
             op = check_choice("operator", table["op"], OPS, here)
             threshold = table["threshold"]
@@ -114,4 +142,10 @@ def load_observations(path: Path) -> ObservationBook:
         check_choice("task", xf.task, TASKS, here)
         check_choice("donor", xf.donor, observations[xf.observation].donors, here)
         failures.append(xf)
-    return ObservationBook(observations, tuple(failures))
+    calibration = {"overrides": [], **raw.get("calibration", {"dataset": "shapes", "device": "cpu"})}
+    if set(calibration) != {"dataset", "device", "overrides"} or not isinstance(calibration["overrides"], list):
+        raise ConfigError(
+            f"{where} [calibration]: needs 'dataset', 'device' and optionally 'overrides' (a list of "
+            f"FIELD=VALUE), got {sorted(calibration)}"
+        )
+    return ObservationBook(observations, tuple(failures), dict(calibration))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,21 +66,29 @@ def validate(profile: Profile, where: str) -> Profile:
         )
         if not ok_type:
             raise ConfigError(f"{where}: field {field!r} must be {kind.__name__}, got {value!r}")
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(f"{where}: field {field!r} must be a finite number, got {value!r}")
         if value < minimum or (kind is float and value == minimum):
             bound = f"> {minimum}" if kind is float else f">= {minimum}"
             raise ConfigError(f"{where}: field {field!r} must be {bound}, got {value!r}")
-    if not profile.seeds or len(profile.seeds) < 2 or not all(isinstance(s, int) for s in profile.seeds):
+    seeds = profile.seeds
+    if not isinstance(seeds, tuple) or len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {profile.seeds!r}")
     if len(set(profile.seeds)) != len(profile.seeds):
         raise ConfigError(f"{where}: 'seeds' must be distinct, got {profile.seeds!r}")
+    if profile.batch_size > profile.n_train:
+        raise ConfigError(f"{where}: 'batch_size' {profile.batch_size} exceeds 'n_train' {profile.n_train}")
     if profile.image_size % 8:
         raise ConfigError(f"{where}: 'image_size' must be a multiple of 8, got {profile.image_size}")
     return profile
 
 
 def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
-    with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the profiles file {path} ({exc})") from None
     known = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     profiles = {}
     for name, table in raw.items():
@@ -87,6 +96,8 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
         unknown, missing = set(table) - known, known - set(table)
         if unknown or missing:
             raise ConfigError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+        if not isinstance(table["seeds"], list):
+            raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {table['seeds']!r}")
         table = dict(table, seeds=tuple(table["seeds"]))
         if isinstance(table["lr"], int):
             table["lr"] = float(table["lr"])

@@ -35,9 +35,12 @@ def adabn(model: nn.Module, images: torch.Tensor, *, batch_size: int, device: to
             bn.reset_running_stats()
             bn.momentum = None  # cumulative moving average over all batches
             bn.train()
+        starts = list(range(0, len(images), batch_size))
+        if len(starts) > 1 and len(images) - starts[-1] == 1:
+            starts.pop()  # a last batch of one image would break BN on a 1x1 map (PSPNet's pooled bin)
         with torch.no_grad():
-            for i in range(0, len(images), batch_size):
-                model(images[i : i + batch_size].to(device))
+            for start, end in zip(starts, starts[1:] + [len(images)]):
+                model(images[start:end].to(device))
     finally:
         for bn, momentum in zip(bns, momenta):
             bn.momentum = momentum

@@ -39,6 +39,12 @@ TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=
 
 
 @pytest.fixture
+def tiny_overrides() -> list[str]:
+    """The --set overrides run_suite passes."""
+    return list(TINY)
+
+
+@pytest.fixture
 def run_suite():
     """Run ``pytest benchmarks`` on tiny fixture networks in a subprocess, in a throwaway cache."""
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from reusebench.claims import ClaimNotReproduced, load_observations
+from reusebench.claims import ClaimNotReproduced, ClaimUndefined, load_observations
 from reusebench.protocol import ConfigError
 
 REAL = Path(__file__).parents[1] / "benchmarks" / "observations.toml"
@@ -22,7 +22,11 @@ def test_evaluate_linear_claim():
     failing = o1.evaluate({"bn.running": 0.2, "bn.affine": 0.1})
     with pytest.raises(ClaimNotReproduced, match=r"O1 does not hold: value 0.100 \(need >= 0.2"):
         failing.check()
-    assert not o1.evaluate({"bn.running": math.nan, "bn.affine": 0.1}).holds, "non-finite never holds"
+    undefined = o1.evaluate({"bn.running": math.nan, "bn.affine": 0.1})
+    assert not undefined.holds, "non-finite never holds"
+    with pytest.raises(ClaimUndefined):  # and is not mistaken for an expected failure
+        undefined.check()
+    assert not issubclass(ClaimUndefined, ClaimNotReproduced)
 
 
 BASE = """
@@ -44,6 +48,11 @@ why = "w"
         (BASE.replace("0.05", '"small"'), r"threshold must be a finite number, got 'small'"),
         (BASE.replace('["init"]', '["defaults"]'), r"donor 'defaults' makes no sense for group 'conv.bias'"),
         (BASE.replace('why = "w"', ""), r"missing field 'why'"),
+        (BASE.replace('terms = { "conv.bias" = 1.0 }', 'terms = ["conv.bias"]'), r"'terms' must be a table"),
+        (BASE.replace('["init"]', '"init"'), r"'donors' a list of names"),
+        (BASE.replace("1.0 }", '"one" }'), r"coefficients must be numbers"),
+        (BASE.replace("[observation.X]", "[observation.X"), r"cannot read the observations file"),
+        (BASE + '[calibration]\ndataset = "shapes"\n', r"\[calibration\]: needs 'dataset', 'device' and optionally 'overrides'"),
         (
             BASE + '[[expected_failure]]\nobservation="X"\nprofile="smoke"\narch="vgg"\ntask="seg"\ndonor="init"\nreason="r"\n',
             r"unknown architecture 'vgg'",

@@ -6,6 +6,7 @@ import torch
 from fixtures.lab import Case, whole_state_refs
 from reusebench.groups import select
 from reusebench.metrics import ae_metrics, damage, seg_metrics
+from reusebench.protocol import PRIMARY_METRIC
 from reusebench.replace import replaced
 
 
@@ -43,7 +44,7 @@ def test_noop_replacement_has_zero_damage(tiny_lab, arch, task):
     fx = tiny_lab.fixture(spec)
     own = {k: v.clone() for k, v in fx.model.state_dict().items()}
     base = tiny_lab.baseline(spec)
-    metric = {"seg": "dice", "ae": "ssim"}[task]
+    metric = PRIMARY_METRIC[task]
     with replaced(fx.model, own, whole_state_refs(fx.model)):
         after = tiny_lab.evaluate(fx.model, task, "nuclei")
     assert damage(base["trained"][metric], after[metric], base["init"][metric]) == 0.0
@@ -54,7 +55,7 @@ def test_whole_network_by_its_initialisation_has_damage_one(tiny_lab, arch, task
     spec = tiny_lab.target_spec(arch, task, "nuclei")
     fx = tiny_lab.fixture(spec)
     base = tiny_lab.baseline(spec)
-    metric = {"seg": "dice", "ae": "ssim"}[task]
+    metric = PRIMARY_METRIC[task]
     assert base["trained"][metric] > base["init"][metric], "the tiny network must learn for damage to be defined"
     every_group = [r for g in ("conv.weight", "conv.bias", "bn.affine", "bn.running") for r in select(fx.model, g)]
     with replaced(fx.model, fx.init_state, every_group):

@@ -24,6 +24,9 @@ def test_override_parses_values():
         ("smoke", {"width": "wide"}, r"'width' must be int, got 'wide'"),
         ("smoke", {"batch_size": "1"}, r"'batch_size' must be >= 2"),
         ("smoke", {"seeds": "[0]"}, r"'seeds' must list at least two"),
+        ("smoke", {"seeds": "5"}, r"'seeds' must list at least two integers .* got 5"),
+        ("smoke", {"lr": "nan"}, r"'lr' must be a finite number, got nan"),
+        ("smoke", {"n_train": "4"}, r"'batch_size' 16 exceeds 'n_train' 4"),
     ],
 )
 def test_bad_profile_values_are_named(name, overrides, message):

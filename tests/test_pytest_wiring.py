@@ -72,17 +72,18 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
 
 
 @pytest.mark.parametrize("expect_failure, outcome", [(False, "1 passed"), (True, "1 failed")])
-def test_an_expected_failure_that_holds_fails_the_run(tmp_path, run_suite, expect_failure, outcome):
+def test_an_expected_failure_that_holds_fails_the_run(tmp_path, run_suite, tiny_overrides, expect_failure, outcome):
     """A claim that holds by construction (threshold far below any damage) under a strict xfail."""
     obs = tmp_path / "observations.toml"
     text = (
         '[observation.T]\nstatement = "always"\nterms = { "conv.weight" = 1.0 }\nop = ">="\n'
         'threshold = -100.0\ndonors = ["init"]\nwhy = "test"\n'
     )
+    text += f'[calibration]\ndataset = "shapes"\ndevice = "cpu"\noverrides = {json.dumps(tiny_overrides)}\n'
     if expect_failure:
         text += '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ndonor = "init"\nreason = "r"\n'
     obs.write_text(text)
-    result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae")
+    result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "--device", "cpu")
     assert outcome in result.stdout, result.stdout[-3000:]
     if expect_failure:
         assert "XPASS(strict)" in result.stdout
@@ -113,3 +114,16 @@ def test_xdist_gateways_with_a_shared_cache_train_each_network_once(tmp_path, ru
     labels = [t["label"] for t in doc["trainings"]]
     assert len(labels) == len(set(labels)) == 6, labels  # unet: 2 targets + 4 donors, each trained once
     assert {t["worker"] for t in doc["trainings"]} == {"gw0", "gw1"}, "both gateways trained their share"
+
+
+def test_expected_failures_are_not_strict_outside_their_calibration(tmp_path, run_suite):
+    """The same expected failure, but the run's overrides differ from the calibration's."""
+    obs = tmp_path / "observations.toml"
+    obs.write_text(
+        '[observation.T]\nstatement = "always"\nterms = { "conv.weight" = 1.0 }\nop = ">="\n'
+        'threshold = -100.0\ndonors = ["init"]\nwhy = "test"\n'
+        '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ndonor = "init"\nreason = "r"\n'
+    )
+    result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "-rX")
+    assert result.returncode == 0 and "1 xpassed" in result.stdout, result.stdout[-2000:]
+    assert "not strict: measured on" in result.stdout

@@ -15,3 +15,11 @@ def test_adabn_estimates_the_data_statistics_and_restores_modes():
     assert torch.allclose(bn.running_mean, images.mean().expand(2), atol=1e-4)
     assert torch.allclose(bn.running_var, images.var().expand(2), rtol=0.05)
     assert not model.training and not bn.training and bn.momentum == 0.1
+
+
+def test_adabn_survives_a_trailing_batch_of_one_on_pspnet():
+    from models import build_model
+
+    model = build_model("pspnet", seed=0, width=4, depth=2).eval()
+    adabn(model, torch.rand(17, 1, 32, 32), batch_size=16, device=torch.device("cpu"))  # 16 + 1 -> one batch of 17
+    assert all(torch.isfinite(m.running_var).all() for m in model.modules() if isinstance(m, nn.BatchNorm2d))

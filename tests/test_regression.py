@@ -24,8 +24,8 @@ def stable(value):
 def test_two_cpu_runs_from_scratch_give_identical_records(tmp_path, run_suite):
     """Training included: each run starts from an empty cache."""
     docs = []
-    for name in ("first", "second"):
-        result = run_suite(tmp_path / name, "-n", "2", "-k", "replacement_case and unet-ae", "--device", "cpu")
+    for name, workers in (("first", "0"), ("second", "2")):  # also whatever the worker count
+        result = run_suite(tmp_path / name, "-n", workers, "-k", "replacement_case and unet-ae", "--device", "cpu")
         assert result.returncode == 0, result.stdout[-2000:]
         docs.append(json.loads((tmp_path / name / "results" / "smoke" / "records.json").read_text()))
     first, second = (sorted(stable(d["records"]), key=lambda r: json.dumps(r, sort_keys=True)) for d in docs)
@@ -96,3 +96,30 @@ def test_the_committed_tolerances_cover_the_smoke_profile_on_cpu():
 
     tol = load_tolerances(Path(__file__).parents[1] / "benchmarks" / "tolerances.toml", "smoke", "cpu")
     assert set(tol) == {f"{t}.{q}" for t in ("seg", "ae") for q in ("m_target", "m_replaced", "m_init", "damage")}
+
+
+def test_update_refuses_to_clobber_another_configuration_or_write_nothing(tmp_path):
+    from reusebench.baseline import load_baseline, write_baseline
+    from reusebench.protocol import ConfigError
+
+    current = from_records(doc(0.5, True))
+    current["profile_fields"] = {"steps": 400}
+    path = write_baseline(tmp_path, current)
+    other = dict(current, profile_fields={"steps": 800})
+    with pytest.raises(ConfigError, match="not updating .*other profile fields"):
+        write_baseline(tmp_path, other)
+    assert load_baseline(path)["profile_fields"] == {"steps": 400}
+    with pytest.raises(ConfigError, match="nothing to put in a baseline"):
+        write_baseline(tmp_path, dict(current, cases={}, claims={}))
+
+
+def test_a_baseline_with_non_finite_values_loads_and_compares(tmp_path):
+    from reusebench.baseline import load_baseline, write_baseline
+
+    current = from_records(doc(math.nan, False))
+    current["claims"]["O4/unet/seg/init"]["value"] = math.nan
+    stored = load_baseline(write_baseline(tmp_path, current))
+    assert math.isnan(stored["claims"]["O4/unet/seg/init"]["value"])
+    flipped = from_records(doc(0.5, True))
+    drifts, _ = compare(stored, flipped, {"seg.damage": 0.1, "seg.m_replaced": 0.1})
+    assert {d.quantity for d in drifts} >= {"status", "damage"}
