@@ -21,11 +21,12 @@ QUANTITIES = ("m_target", "m_replaced", "m_init", "damage")
 
 
 def case_key(r: dict) -> str:
-    return "/".join(str(r[k]) for k in ("arch", "task", "dataset", "group", "donor", "scope", "recalibration"))
+    scope = r["scope"] if r["scope"] == "all" else f"{r['scope']}:{r['layer']}"
+    return "/".join(str(r[k]) for k in ("arch", "task", "dataset", "group", "donor")) + f"/{scope}/{r['recalibration']}/seed{r['seed']}"
 
 
 def claim_key(r: dict) -> str:
-    return "/".join(str(r[k]) for k in ("observation", "arch", "task", "donor"))
+    return "/".join(str(r[k]) for k in ("observation", "arch", "task", "case"))
 
 
 def _num(value) -> float:

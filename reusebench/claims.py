@@ -1,18 +1,30 @@
-"""The paper's observations as data: a linear combination of group damages against a threshold.
+"""The paper's claims as data: a value per seed against a threshold, judged on the worst seed.
 
 Definitions, thresholds and expected statuses live in ``benchmarks/observations.toml``;
-this module loads and validates that file and evaluates a claim on measured damages.
+this module loads and validates that file and judges a claim on measured values. O1-O4 are
+linear combinations of group damages; R1, R2, C1, M1 and A1 get their values from their tests.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import statistics
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reusebench.protocol import ARCHITECTURES, DONORS, GROUPS, TASKS, ConfigError, check_choice, donor_applies
+from reusebench.protocol import (
+    ARCHITECTURES,
+    DONORS,
+    GROUPS,
+    RECALIBRATIONS,
+    REUSE_VARIANTS,
+    TASKS,
+    ConfigError,
+    check_choice,
+    donor_applies,
+)
 
 OPS = {">=": operator.ge, "<=": operator.le}
 
@@ -28,39 +40,124 @@ class ClaimUndefined(AssertionError):
     """
 
 
+# What a claim's `cases` name: donors (O1-O4, C1, A1), fine-tune starts (R1, R2), or aspects
+# of the mechanism (M1).
+AXES = {"donor": DONORS, "variant": tuple(v for v in REUSE_VARIANTS if v != "scratch"), "aspect": ("gradient", "drift")}
+
+
 @dataclass(frozen=True)
 class Observation:
+    """One claim: a value per target seed, compared with a threshold; judged on the worst seed.
+
+    A claim with ``terms`` is a linear combination of group damages (O1-O4): value =
+    sum(coef * damage(group)); a term ``group@adabn`` is that group's damage after AdaBN.
+    Other claims (R1, R2, C1, M1, A1) get their values from their own tests. ``given``
+    names a claim that must be expected to hold for the same arch, task and case (A1 is
+    about configurations where O1 holds).
+    """
+
     id: str
     statement: str
-    terms: dict[str, float]  # group -> coefficient; value = sum(coef * damage(group))
+    terms: dict[str, float]  # group -> coefficient; empty when the test computes the value
     op: str
     threshold: float
-    donors: tuple[str, ...]
+    cases: tuple[str, ...]
     why: str
+    axis: str = "donor"
+    given: str | None = None
+    unit: str = "damage"
+
+    @property
+    def donors(self) -> tuple[str, ...]:
+        return self.cases if self.axis == "donor" else ()
+
+    def value_of(self, damages: dict[str, float]) -> float:
+        return sum(coef * damages[group] for group, coef in self.terms.items())
+
+    def holds(self, value: float) -> bool:
+        return math.isfinite(value) and OPS[self.op](value, self.threshold)
 
     def evaluate(self, damages: dict[str, float]) -> "Verdict":
-        value = sum(coef * damages[group] for group, coef in self.terms.items())
-        holds = math.isfinite(value) and OPS[self.op](value, self.threshold)
-        return Verdict(self, {g: damages[g] for g in self.terms}, value, holds)
+        """The verdict on one seed's damages (a claim with terms)."""
+        parts = ", ".join(f"damage({g})={damages[g]:.3f}" for g in self.terms)
+        return self.judge({None: (self.value_of(damages), parts)})
+
+    def judge(self, per_seed: dict[int | None, tuple[float, str]]) -> "Verdict":
+        """The verdict over seeds, from each seed's (value, evidence): the worst seed decides.
+
+        Worst means the value least favourable to the claim (the smallest for ``>=``, the
+        largest for ``<=``); a non-finite value on any seed makes the claim undefined.
+        """
+        if not per_seed:
+            raise ValueError(f"{self.id}: nothing to judge")
+        values = [v for v, _ in per_seed.values()]
+        finite = all(math.isfinite(v) for v in values)
+        worst = (min if self.op == ">=" else max)(values) if finite else math.nan
+        seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
+        return Verdict(self, seeds, worst, self.holds(worst))
+
+
+@dataclass(frozen=True)
+class SeedValue:
+    seed: int | None
+    value: float
+    holds: bool
+    evidence: str
 
 
 @dataclass(frozen=True)
 class Verdict:
     observation: Observation
-    damages: dict[str, float]
-    value: float
+    per_seed: tuple[SeedValue, ...]
+    value: float  # the worst seed's
     holds: bool
 
     @property
+    def mean(self) -> float:
+        return statistics.fmean(s.value for s in self.per_seed)
+
+    @property
+    def spread(self) -> float:
+        values = [s.value for s in self.per_seed]
+        return max(values) - min(values)
+
+    @property
+    def statistic(self) -> str:
+        n = len(self.per_seed)
+        return "the one seed" if n == 1 else f"worst of {n} seeds"
+
+    @property
     def evidence(self) -> str:
-        parts = ", ".join(f"damage({g})={d:.3f}" for g, d in self.damages.items())
-        return f"value {self.value:.3f} (need {self.observation.op} {self.observation.threshold}; {parts})"
+        o = self.observation
+        head = f"value {self.value:.3f} ({self.statistic}; need {o.op} {o.threshold})"
+        if len(self.per_seed) == 1:
+            detail = self.per_seed[0].evidence
+            return f"{head}{'; ' + detail if detail else ''}"
+        seeds = "; ".join(f"seed {s.seed}: {s.value:.3f}{' (' + s.evidence + ')' if s.evidence else ''}" for s in self.per_seed)
+        return f"{head}; {seeds}"
 
     def check(self) -> None:
         if not math.isfinite(self.value):
             raise ClaimUndefined(f"{self.observation.id} is undefined here: {self.evidence}")
         if not self.holds:
             raise ClaimNotReproduced(f"{self.observation.id} does not hold: {self.evidence}")
+
+    def record(self) -> dict:
+        """The fields a claim record carries (besides arch, task, case, expected)."""
+        o = self.observation
+        return {
+            "observation": o.id,
+            "statement": o.statement,
+            "value": self.value,
+            "statistic": self.statistic,
+            "per_seed": [{"seed": s.seed, "value": s.value, "holds": s.holds, "evidence": s.evidence} for s in self.per_seed],
+            "mean": self.mean,
+            "spread": self.spread,
+            "op": o.op,
+            "threshold": o.threshold,
+            "holds": self.holds,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -69,11 +166,11 @@ class ExpectedFailure:
     profile: str
     arch: str
     task: str
-    donor: str
+    case: str
     reason: str
 
-    def matches(self, observation: str, profile: str, arch: str, task: str, donor: str) -> bool:
-        return (self.observation, self.profile, self.arch, self.task, self.donor) == (observation, profile, arch, task, donor)
+    def matches(self, observation: str, profile: str, arch: str, task: str, case: str) -> bool:
+        return (self.observation, self.profile, self.arch, self.task, self.case) == (observation, profile, arch, task, case)
 
 
 @dataclass(frozen=True)
@@ -92,11 +189,16 @@ class ObservationBook:
             and device_type == self.calibration["device"]
         )
 
-    def expected_failure(self, observation: str, profile: str, arch: str, task: str, donor: str) -> ExpectedFailure | None:
+    def expected_failure(self, observation: str, profile: str, arch: str, task: str, case: str) -> ExpectedFailure | None:
         for xf in self.expected_failures:
-            if xf.matches(observation, profile, arch, task, donor):
+            if xf.matches(observation, profile, arch, task, case):
                 return xf
         return None
+
+    def applies(self, observation: str, profile: str, arch: str, task: str, case: str) -> bool:
+        """Whether the claim's ``given`` claim is expected to hold here (always, without one)."""
+        given = self.observations[observation].given
+        return given is None or self.expected_failure(given, profile, arch, task, case) is None
 
 
 def load_observations(path: Path) -> ObservationBook:
@@ -109,38 +211,21 @@ def load_observations(path: Path) -> ObservationBook:
     where = path.name
     observations = {}
     for oid, table in raw.get("observation", {}).items():
-        here = f"{where} [observation.{oid}]"
-        try:
-            if not isinstance(table.get("terms"), dict) or not isinstance(table.get("donors"), list):
-                raise ConfigError(f"{here}: 'terms' must be a table of group = coefficient and 'donors' a list of names")
-            bad = {g: c for g, c in table["terms"].items() if isinstance(c, bool) or not isinstance(c, (int, float))}
-            if bad:
-                raise ConfigError(f"{here}: coefficients must be numbers, got {bad}")
-            terms = {check_choice("group", g, GROUPS, here): float(c) for g, c in table["terms"].items()}
-            op = check_choice("operator", table["op"], OPS, here)
-            threshold = table["threshold"]
-            donors = tuple(check_choice("donor", d, DONORS, here) for d in table["donors"])
-            statement, why = str(table["statement"]), str(table["why"])
-        except KeyError as exc:
-            raise ConfigError(f"{here}: missing field {exc.args[0]!r}") from None
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-            raise ConfigError(f"{here}: threshold must be a finite number, got {threshold!r}")
-        for donor in donors:
-            for group in terms:
-                if not donor_applies(donor, group):
-                    raise ConfigError(f"{here}: donor {donor!r} makes no sense for group {group!r}")
-        observations[oid] = Observation(oid, statement, terms, op, float(threshold), donors, why)
+        observations[oid] = _observation(oid, table, f"{where} [observation.{oid}]")
+    for oid, o in observations.items():
+        if o.given is not None:
+            check_choice("claim", o.given, observations, f"{where} [observation.{oid}] given")
     failures = []
     for i, table in enumerate(raw.get("expected_failure", [])):
         here = f"{where} [[expected_failure]] #{i + 1}"
         try:
-            xf = ExpectedFailure(**{k: table[k] for k in ("observation", "profile", "arch", "task", "donor", "reason")})
+            xf = ExpectedFailure(**{k: table[k] for k in ("observation", "profile", "arch", "task", "case", "reason")})
         except KeyError as exc:
             raise ConfigError(f"{here}: missing field {exc.args[0]!r}") from None
         check_choice("observation", xf.observation, observations, here)
         check_choice("architecture", xf.arch, ARCHITECTURES, here)
         check_choice("task", xf.task, TASKS, here)
-        check_choice("donor", xf.donor, observations[xf.observation].donors, here)
+        check_choice("case", xf.case, observations[xf.observation].cases, here)
         failures.append(xf)
     calibration = {"overrides": [], **raw.get("calibration", {"dataset": "shapes", "device": "cpu"})}
     if set(calibration) != {"dataset", "device", "overrides"} or not isinstance(calibration["overrides"], list):
@@ -149,3 +234,37 @@ def load_observations(path: Path) -> ObservationBook:
             f"FIELD=VALUE), got {sorted(calibration)}"
         )
     return ObservationBook(observations, tuple(failures), dict(calibration))
+
+
+def _observation(oid: str, table: dict, here: str) -> Observation:
+    try:
+        terms = table.get("terms", {})
+        if not isinstance(terms, dict) or not isinstance(table.get("cases"), list):
+            raise ConfigError(f"{here}: 'terms' must be a table of group = coefficient and 'cases' a list of names")
+        bad = {g: c for g, c in terms.items() if isinstance(c, bool) or not isinstance(c, (int, float))}
+        if bad:
+            raise ConfigError(f"{here}: coefficients must be numbers, got {bad}")
+        for term in terms:
+            group, _, recal = term.partition("@")
+            check_choice("group", group, GROUPS, here)
+            if recal:
+                check_choice("recalibration", recal, RECALIBRATIONS, here)
+        axis = check_choice("axis", table.get("axis", "donor"), AXES, here)
+        if terms and axis != "donor":
+            raise ConfigError(f"{here}: a claim with 'terms' is over donors, got axis {axis!r}")
+        op = check_choice("operator", table["op"], OPS, here)
+        threshold = table["threshold"]
+        cases = tuple(check_choice(axis, c, AXES[axis], here) for c in table["cases"])
+        statement, why = str(table["statement"]), str(table["why"])
+    except KeyError as exc:
+        raise ConfigError(f"{here}: missing field {exc.args[0]!r}") from None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise ConfigError(f"{here}: threshold must be a finite number, got {threshold!r}")
+    for case in cases if axis == "donor" else ():
+        for term in terms:
+            if not donor_applies(case, term.partition("@")[0]):
+                raise ConfigError(f"{here}: donor {case!r} makes no sense for group {term.partition('@')[0]!r}")
+    return Observation(
+        oid, statement, {t: float(c) for t, c in terms.items()}, op, float(threshold), cases, why,
+        axis=axis, given=table.get("given"), unit=str(table.get("unit", "damage")),
+    )

@@ -30,14 +30,24 @@ class Profile:
     data_seed: int
     seeds: tuple[int, ...]
     log_every: int
+    finetune_n: int  # R1: the slice of the target's training split a fine-tune sees
+    finetune_steps: int  # R1: the step budget, for the reused start and for scratch alike
+    finetune_eval_every: int  # R1: learning-curve resolution (validation metric every k steps)
 
     def fixture_fields(self) -> dict:
         """The fields that determine a trained fixture network (its cache key); not reporting knobs."""
-        skip = {"name", "description", "log_every", "seeds", "eval_batch_size", "n_test"}
+        skip = {"name", "description", "log_every", "seeds", "eval_batch_size", "n_test", *FINETUNE_FIELDS}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+
+    def finetune_fields(self) -> dict:
+        """The fields that determine a fine-tuned network, beside its base fixture's."""
+        return {name: getattr(self, name) for name in FINETUNE_FIELDS}
 
     def replace(self, **changes: object) -> "Profile":
         return validate(dataclasses.replace(self, **changes), where=f"override of profile {self.name!r}")
+
+
+FINETUNE_FIELDS = ("finetune_n", "finetune_steps", "finetune_eval_every")
 
 
 # field -> (type, minimum); seeds is checked on its own.
@@ -54,6 +64,9 @@ _RULES: dict[str, tuple[type, float]] = {
     "eval_batch_size": (int, 1),
     "data_seed": (int, 0),
     "log_every": (int, 1),
+    "finetune_n": (int, 2),
+    "finetune_steps": (int, 1),
+    "finetune_eval_every": (int, 1),
 }
 
 
@@ -78,6 +91,8 @@ def validate(profile: Profile, where: str) -> Profile:
         raise ConfigError(f"{where}: 'seeds' must be distinct, got {profile.seeds!r}")
     if profile.batch_size > profile.n_train:
         raise ConfigError(f"{where}: 'batch_size' {profile.batch_size} exceeds 'n_train' {profile.n_train}")
+    if profile.finetune_n > profile.n_train:
+        raise ConfigError(f"{where}: 'finetune_n' {profile.finetune_n} exceeds 'n_train' {profile.n_train}")
     if profile.image_size % 8:
         raise ConfigError(f"{where}: 'image_size' must be a multiple of 8, got {profile.image_size}")
     return profile

@@ -33,9 +33,18 @@ BN_GROUPS = (
 CONV_GROUPS = ("conv.weight", "conv.bias")
 GROUPS = BN_GROUPS + CONV_GROUPS
 
-SCOPES = ("all", "layer")
+SCOPES = ("all", "layer", "prefix")  # prefix: layers 1..k in forward order, cumulatively
 RECALIBRATIONS = ("none", "adabn")
 
+# R1/R2: which groups of the `other_task` donor a fine-tune starts from ("scratch": none, the
+# control). "all" is the whole state, BN running statistics included; the others leave the
+# running statistics at their initial values (0 and 1).
+REUSE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "scratch": (),
+    "all": GROUPS,
+    "conv": CONV_GROUPS,
+    "conv+bn.affine": (*CONV_GROUPS, "bn.affine"),
+}
 # Metric used for damage and assertions, per task; every metric is recorded anyway.
 # Both are bounded above by 1, so damage reads on the same scale for both tasks.
 PRIMARY_METRIC = {"seg": "dice", "ae": "ssim"}

@@ -20,7 +20,7 @@ def tiny():
     """A profile small enough that a fixture network trains in about a second, yet learns."""
     return get_profile("smoke").replace(
         image_size=16, n_train=16, n_val=8, n_test=8, width=4, depth=2, batch_size=8, steps=60, lr=0.01,
-        eval_batch_size=8, log_every=10,
+        eval_batch_size=8, log_every=10, finetune_n=8, finetune_steps=10, finetune_eval_every=5,
     )
 
 
@@ -35,7 +35,8 @@ def tiny_lab(store):
 
 
 ROOT = Path(__file__).parents[1]
-TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=2", "batch_size=8", "steps=60", "lr=0.01"]
+TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=2", "batch_size=8", "steps=60", "lr=0.01",
+        "finetune_n=8", "finetune_steps=10", "finetune_eval_every=5"]
 
 
 @pytest.fixture

@@ -25,37 +25,37 @@ def test_two_cpu_runs_from_scratch_give_identical_records(tmp_path, run_suite):
     """Training included: each run starts from an empty cache."""
     docs = []
     for name, workers in (("first", "0"), ("second", "2")):  # also whatever the worker count
-        result = run_suite(tmp_path / name, "-n", workers, "-k", "replacement_case and unet-ae", "--device", "cpu")
+        result = run_suite(tmp_path / name, "-n", workers, "-k", "replacement_case and unet-ae and seed0", "--device", "cpu")
         assert result.returncode == 0, result.stdout[-2000:]
         docs.append(json.loads((tmp_path / name / "results" / "smoke" / "records.json").read_text()))
     first, second = (sorted(stable(d["records"]), key=lambda r: json.dumps(r, sort_keys=True)) for d in docs)
-    assert len(first) == 6 * 7 + 2 * 6
+    assert len(first) == (6 * 7 + 2 * 6) * 2  # groups x donors, with and without AdaBN
     assert first == second, "bit-identical metrics, damages and intervals"
     assert stable(docs[0]["fixtures"]) == stable(docs[1]["fixtures"])
 
 
 def test_baseline_round_trip_and_a_broken_result_is_caught(tmp_path, run_suite):
     baselines = tmp_path / "baselines"
-    args = ["-k", "replacement_case and unet-ae and conv", "--baseline-dir", str(baselines)]
+    args = ["-k", "replacement_case and unet-ae and conv and seed0", "--baseline-dir", str(baselines)]
     tolerances = tmp_path / "tolerances.toml"
     tolerances.write_text("[smoke.cpu.ae]\nm_target = 0.0\nm_replaced = 0.0\nm_init = 0.0\ndamage = 0.01\n")
     args += ["--tolerances", str(tolerances), "--device", "cpu"]
 
     assert run_suite(tmp_path, *args, "--update-baseline").returncode == 0
     stored = json.loads((baselines / "smoke.json").read_text())
-    assert len(stored["cases"]) == 12
+    assert len(stored["cases"]) == 12 * 2  # 2 conv groups x 6 donors, with and without AdaBN
 
     same = run_suite(tmp_path, *args, "--compare-baseline")
     assert same.returncode == 0 and "no drift beyond tolerance" in same.stdout
 
-    partial = run_suite(tmp_path, *args[:1], "replacement_case and unet-ae and conv.bias", *args[2:], "--update-baseline")
+    partial = run_suite(tmp_path, *args[:1], "replacement_case and unet-ae and conv.bias and seed0", *args[2:], "--update-baseline")
     assert partial.returncode == 0
     assert json.loads((baselines / "smoke.json").read_text())["cases"] == stored["cases"], "a partial update keeps the rest"
 
     other_profile = run_suite(tmp_path, *args, "--compare-baseline", "--set", "n_test=4")
     assert other_profile.returncode == 1 and "| profile" in other_profile.stdout and "n_test" in other_profile.stdout
 
-    key = "unet/ae/shapes/conv.weight/init/all/none"
+    key = "unet/ae/shapes/conv.weight/init/all/none/seed0"
     stored["cases"][key]["damage"] += 0.5  # the baseline now disagrees with what the code measures
     (baselines / "smoke.json").write_text(json.dumps(stored))
     moved = run_suite(tmp_path, *args, "--compare-baseline")
@@ -67,10 +67,10 @@ def test_baseline_round_trip_and_a_broken_result_is_caught(tmp_path, run_suite):
 def doc(value: float, holds: bool) -> dict:
     case = {
         "kind": "case", "arch": "unet", "task": "seg", "dataset": "shapes", "group": "conv.bias", "donor": "init",
-        "scope": "all", "recalibration": "none", "metric": "dice", "m_target": 0.6, "m_replaced": value,
+        "scope": "all", "layer": None, "seed": 0, "recalibration": "none", "metric": "dice", "m_target": 0.6, "m_replaced": value,
         "m_init": 0.0, "damage": (0.6 - value) / 0.6,
     }
-    claim = {"kind": "claim", "observation": "O4", "arch": "unet", "task": "seg", "donor": "init", "holds": holds, "value": 0.1}
+    claim = {"kind": "claim", "observation": "O4", "arch": "unet", "task": "seg", "case": "init", "holds": holds, "value": 0.1}
     return {"profile": {"name": "smoke"}, "environment": {"torch": "2.13.0", "device": "cpu"}, "records": [case, claim]}
 
 

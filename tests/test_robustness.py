@@ -36,7 +36,8 @@ STORE_SNIPPET = """
     from fixtures.store import FixtureStore, FixtureSpec
     from reusebench.profiles import get_profile
     tiny = get_profile("smoke").replace(image_size=16, n_train=16, n_val=8, n_test=8, width=4, depth=2,
-                                        batch_size=8, steps={steps}, lr=0.01, eval_batch_size=8, log_every=1)
+                                        batch_size=8, steps={steps}, lr=0.01, eval_batch_size=8, log_every=1,
+                                        finetune_n=8)
     store = FixtureStore(sys.argv[1] if len(sys.argv) > 1 else {root!r}, tiny, torch.device("cpu"), progress={progress})
 """
 

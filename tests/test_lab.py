@@ -1,0 +1,80 @@
+"""The lab's seeds, scopes and fine-tunes on the tiny profile."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from fixtures.lab import Case
+from fixtures.store import FixtureSpec
+from reusebench.groups import select
+from reusebench.protocol import ConfigError
+
+
+def test_every_seed_is_a_target_with_the_next_as_its_independent_donor(tiny_lab):
+    target = tiny_lab.target_spec("unet", "seg", seed=1)
+    assert tiny_lab.donor_spec(target, "other_seed").seed == 0, "cyclic"
+    assert tiny_lab.donor_spec(target, "other_task").seed == 1, "the other task shares the seed (and the init)"
+    needed = tiny_lab.needed([("unet", "seg", "other_seed", None)])
+    assert {s.seed for s in needed} == {0, 1}
+
+
+def test_fine_tunes_come_after_the_networks_they_start_from(tiny_lab):
+    needed = tiny_lab.needed([("unet", "ae", "finetune:conv", None)])
+    starts = [s for s in needed if s.start]
+    assert starts and needed[-len(starts):] == starts
+    assert FixtureSpec("unet", "seg", "shapes", 0) in needed, "the other task's network is the start"
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        (dict(scope="layer"), "scope 'layer' needs a layer"),
+        (dict(scope="all", layer="head"), "scope 'all' takes no layer"),
+        (dict(scope="sideways", layer="head"), "unknown scope 'sideways'.*all, layer, prefix"),
+    ],
+)
+def test_bad_scopes_are_named(case, message):
+    with pytest.raises(ConfigError, match=message):
+        Case("unet", "seg", "conv.weight", "init", **case)
+
+
+def test_layer_and_prefix_scopes(tiny_lab):
+    order = tiny_lab.group_layers("unet", "conv.weight")
+    assert order[-1] == "head", "forward order ends at the output conv"
+    one = tiny_lab.measure(Case("unet", "seg", "conv.weight", "init", scope="layer", layer=order[1]))
+    two = tiny_lab.measure(Case("unet", "seg", "conv.weight", "init", scope="prefix", layer=order[1]))
+    assert (one["n_tensors"], one["position"]) == (1, 2)
+    assert (two["n_tensors"], two["position"], two["n_layers"]) == (2, 2, len(order))
+    every = tiny_lab.measure(Case("unet", "seg", "conv.weight", "init", scope="prefix", layer=order[-1]))
+    whole = tiny_lab.measure(Case("unet", "seg", "conv.weight", "init"))
+    assert every["m_replaced"] == whole["m_replaced"], "layers 1..n are the whole group"
+    with pytest.raises(ConfigError, match=r"unknown conv.weight layer of unet 'nowhere'.*inc"):
+        tiny_lab.measure(Case("unet", "seg", "conv.weight", "init", scope="layer", layer="nowhere"))
+    assert tiny_lab.measure(Case("unet", "seg", "conv.weight", "init", seed=1))["seed"] == 1
+
+
+def test_a_fine_tune_starts_from_the_donor_groups_it_names(tiny_lab, store):
+    donor = tiny_lab.fixture(FixtureSpec("unet", "ae", "shapes", 0)).model.state_dict()
+    scratch_init = store.start_state(FixtureSpec("unet", "seg", "shapes", 0, start="scratch"))
+    start = store.start_state(FixtureSpec("unet", "seg", "shapes", 0, start="conv"))
+    model = tiny_lab.fixture(FixtureSpec("unet", "seg", "shapes", 0)).model
+    convs = {r.name for g in ("conv.weight", "conv.bias") for r in select(model, g)}
+    for key, value in start.items():
+        expected = donor[key] if key in convs else scratch_init[key]
+        assert torch.equal(value, expected.cpu()), key
+    run = tiny_lab.finetune("unet", "seg", 0, "conv")
+    p = tiny_lab.profile
+    assert [s for s, _ in run["curve"]] == list(range(0, p.finetune_steps + 1, p.finetune_eval_every))
+    assert run["donor"] == "other_task" and len(run["rmse_layers"]) == len(tiny_lab.group_layers("unet", "conv.weight"))
+    scratch = tiny_lab.finetune("unet", "seg", 0, "scratch")
+    gain = run["m_target"] - run["m_init"]
+    assert run["advantage"] == pytest.approx((run["m_test"] - scratch["m_test"]) / gain)
+
+
+def test_the_fine_tune_budget_keys_fine_tunes_only(store, tiny):
+    base, tuned = FixtureSpec("unet", "seg", "shapes", 0), FixtureSpec("unet", "seg", "shapes", 0, start="all")
+    other = type(store)(store.root, tiny.replace(finetune_steps=tiny.finetune_steps + 1), store.device)
+    assert other.key(base) == store.key(base), "changing the fine-tune budget keeps the trained fixtures"
+    assert other.key(tuned) != store.key(tuned)
+    assert dataclasses.replace(tuned, start="").label == base.label
