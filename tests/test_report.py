@@ -1,39 +1,276 @@
 import json
 import math
+import re
 
+import matplotlib.image
 import pytest
+from PIL import Image
 
+from reusebench import report as report_module
 from reusebench.profiles import get_profile
-from reusebench.report import RunCollector, atomic_write_text
+from reusebench.protocol import BN_GROUPS, CONV_GROUPS
+from reusebench.report import RunCollector, atomic_write_text, classify, render_markdown
+
+ENV = {"torch": "x", "device": "cpu", "device_name": "cpu", "workers": 1}
+CONVS, BNS = ["enc.0", "enc.3", "out"], ["enc.1", "enc.4"]
+FORWARD = ["enc.0", "enc.1", "enc.3", "enc.4", "out"]
 
 
-def case(group, donor, dmg):
+def collector() -> RunCollector:
+    return RunCollector(get_profile("smoke"), ENV)  # seeds [0, 1]
+
+
+def case(group, donor, dmg, *, seed=0, scope="all", layer=None, position=None, recalibration="none", task="seg"):
     return {
-        "kind": "case", "test": f"t[{group}-{donor}]", "arch": "unet", "task": "seg", "group": group, "donor": donor,
-        "scope": "all", "recalibration": "none", "metric": "dice", "m_target": 0.6, "m_init": 0.0,
-        "m_replaced": 0.6 - 0.6 * dmg, "delta": -0.6 * dmg, "damage": dmg,
+        "kind": "case", "test": f"t[{task}-{group}-{donor}-{scope}-{layer}-{recalibration}-{seed}]", "arch": "unet",
+        "task": task, "dataset": "shapes", "group": group, "donor": donor, "scope": scope, "layer": layer,
+        "position": position, "n_layers": 3, "recalibration": recalibration, "seed": seed, "metric": "dice",
+        "m_target": 0.6, "m_init": 0.0, "m_replaced": 0.6 - 0.6 * dmg, "delta": -0.6 * dmg, "damage": dmg,
+        "damage_ci95": [dmg - 0.01, dmg + 0.01], "n_tensors": 1, "n_scalars": 8, "seconds": 0.1,
+        "restored_exactly": True, "device": "cpu",
     }
 
 
+def claim(obs, case_name, values, *, op="<=", threshold=0.5, expected="holds", task="seg"):
+    holds = [v <= threshold if op == "<=" else v >= threshold for v in values]
+    worst = max(values) if op == "<=" else min(values)
+    return {
+        "kind": "claim", "test": f"c[{obs}-{task}-{case_name}]", "observation": obs, "statement": f"statement of {obs}",
+        "arch": "unet", "task": task, "case": case_name, "value": worst, "statistic": f"worst of {len(values)} seeds",
+        "per_seed": [{"seed": s, "value": v, "holds": h, "evidence": "e"} for s, (v, h) in enumerate(zip(values, holds))],
+        "mean": sum(values) / len(values), "spread": max(values) - min(values), "op": op, "threshold": threshold,
+        "holds": all(holds), "expected": expected, "evidence": "ev",
+    }
+
+
+def finetune(variant, seed, m_test, advantage):
+    reused = variant != "scratch"
+    return {
+        "kind": "finetune", "test": f"f[{variant}-{seed}]", "arch": "unet", "task": "seg", "seed": seed,
+        "variant": variant, "donor": "other_task" if reused else None, "steps": 40, "n_slice": 32, "metric": "dice",
+        "curve": [[0, 0.1 + 0.1 * reused], [20, 0.3 + 0.1 * reused], [40, 0.4 + 0.1 * reused + 0.01 * seed]],
+        "m_test": m_test, "m_target": 0.6, "m_init": 0.05, "advantage": advantage,
+        "rmse_layers": [{"layer": c, "donor_to_finetuned": 0.01, "init_to_trained": 0.05, "ratio": 0.2} for c in CONVS] if reused else [],
+        "median_ratio": 0.2 if reused else None, "control_median_ratio": None if reused else 0.7,
+        "donor_to_target_median_ratio": 0.9 if reused else None,
+    }
+
+
+def layer_cases():
+    out = []
+    for donor, base in (("init", 0.03), ("rerandom", 0.3)):
+        for scope in ("layer", "prefix"):
+            for seed in (0, 1):
+                for groups, layers in ((CONV_GROUPS, CONVS), (BN_GROUPS, BNS)):
+                    for group in groups:
+                        for pos, layer in enumerate(layers, 1):
+                            out.append(case(group, donor, base * pos + 0.01 * seed, seed=seed, scope=scope, layer=layer, position=pos))
+    out[0]["damage"] = math.nan  # init, conv.weight, enc.0, layer scope, seed 0
+    out[5]["damage"] = 1.7  # above the colour scale
+    return out
+
+
+def full_run() -> RunCollector:
+    """Synthetic records of every kind."""
+    c = collector()
+    records = [
+        *(case(g, d, dmg, seed=s) for g, d, dmg in (("conv.weight", "init", 0.9), ("bn.weight", "other_task", 0.4))
+          for s, dmg in ((0, dmg), (1, dmg + 0.1))),
+        *(case("conv.bias", d, v, seed=s, recalibration=rc) for d in ("other_task", "other_task_indep")
+          for rc, v in (("none", 0.3), ("adabn", 0.02)) for s in (0, 1)),
+        case("bn.running", "other_task", 0.8, recalibration="adabn"),
+        case("bn.running", "other_task", 0.7),
+        *layer_cases(),
+        claim("O3", "init", [0.9, 1.0], op=">="),
+        claim("O4", "other_task_indep", [0.3, 0.31], threshold=0.05, expected="fails"),
+        claim("R1", "conv", [0.2, 0.25], op=">=", threshold=0.1),
+        claim("R2", "all", [0.2, 0.7], expected="holds"),  # regression on seed 1
+        claim("C1", "init", [0.6, math.nan], op=">=", threshold=0.3),
+        claim("M1", "gradient", [1e-9, 2e-9], threshold=1e-6),
+        claim("A1", "other_task_indep", [0.02, 0.03], threshold=0.1),
+        *(finetune(v, s, m, a) for s in (0, 1) for v, m, a in
+          (("scratch", 0.3, None), ("all", 0.5, 0.36), ("conv", 0.45, 0.27 + 0.01 * s), ("conv+bn.affine", math.nan, math.nan))),
+        *({"kind": "rmse_damage", "test": f"r[{d}-{s}]", "arch": "unet", "task": "seg", "seed": s, "donor": d, "n_layers": 3,
+           "rho": rho, "layers": [{"layer": l, "rmse": 0.01 * (i + 1), "damage": 0.2 * i} for i, l in enumerate(CONVS)]}
+          for s in (0, 1) for d, rho in (("other_task", 0.5 + 0.1 * s), ("other_seed", math.nan))),
+        *({"kind": "bias_gradient", "test": f"g[{s}]", "arch": "unet", "task": "seg", "seed": s,
+           "layers": [{"layer": l, "feeds_bn": l != "out", "grad_abs_max": 1e-9 if l != "out" else 3e-3,
+                       "weight_grad_abs_max": 2e-2, "drift": 0.0 if l != "out" else 0.04, "weight_drift": 0.05}
+                      for l in CONVS]} for s in (0, 1)),
+        {"kind": "inventory", "test": "inv", "arch": "unet", "forward_order": FORWARD, "conv_layers": CONVS,
+         "bn_layers": BNS, "conv_feeding_bn": {"enc.0": "enc.1", "enc.3": "enc.4"},
+         "groups": {"conv.weight": {"tensors": 3, "scalars": 300}}},
+    ]
+    for r in records:
+        c.add(r)
+    return c
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> dict:
+    """The paths ``write`` returns for the synthetic run (drawn once: figures take a while)."""
+    return full_run().write(tmp_path_factory.mktemp("smoke"))
+
+
+def figure_links(text: str) -> list[str]:
+    return re.findall(r"!\[[^\]]+\]\((figures/[^)]+\.png)\)", text)
+
+
 def test_report_has_tables_and_nan_is_reported_not_hidden(tmp_path):
-    collector = RunCollector(get_profile("smoke"), {"torch": "x", "device": "cpu", "device_name": "cpu", "workers": 1})
-    collector.add(case("conv.weight", "init", 0.9))
-    collector.add(case("conv.bias", "init", math.nan))
-    collector.add(
-        {
-            "kind": "claim", "test": "c", "observation": "O3", "statement": "s", "arch": "unet", "task": "seg",
-            "donor": "init", "damages": {"conv.weight": 0.9}, "value": 0.9, "op": ">=", "threshold": 0.5,
-            "holds": True, "expected": "holds",
-        }
-    )
-    written = collector.write(tmp_path / "smoke")
+    collector_ = collector()
+    collector_.add(case("conv.weight", "init", 0.9))
+    collector_.add(case("conv.bias", "init", math.nan))
+    collector_.add(claim("O3", "init", [0.9, 0.8], op=">="))
+    written = collector_.write(tmp_path / "smoke")
     report = written["report"].read_text()
-    assert "## Replacement damage: unet / seg" in report and "0.900 (-0.540)" in report
+    assert "## Replacement damage: unet / seg" in report and "0.900 ±0.000 (-0.540)" in report
     assert "non-finite" in report
-    assert "| O3    | unet   | seg    | init" in report
+    assert re.search(r"\| O3 +\| unet +\| seg +\| init +\| 0\.900 / 0\.800 +\| 0\.850 ±0\.050 +\| 0\.800 >= 0\.5 +\| holds", report)
     doc = json.loads(written["records"].read_text())  # standard JSON despite the NaN
     assert any(r.get("damage") == "nan" for r in doc["records"])
-    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["records.json", "report.md"]
+    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["records.json", "report.md"], "no figures without records"
+    assert not any(k.startswith("figure:") for k in written)
+
+
+def test_damage_cells_are_means_over_seeds_with_half_the_range(tmp_path):
+    c = collector()
+    for seed, dmg in ((0, 0.4), (1, 0.5)):
+        c.add(case("conv.weight", "init", dmg, seed=seed))
+    report = c.write(tmp_path)["report"].read_text()
+    assert "0.450 ±0.050 (-0.270)" in report
+    assert "2 seeds (0, 1)" in report
+
+
+def test_full_report_has_every_section_in_order_and_a_working_contents(written):
+    text = written["report"].read_text()
+    order = [
+        "## Claims summary", "## Observations", "## Claim status across torch versions", "## Replacement damage: unet / seg",
+        "## Reasons", "### R1: features are general", "### R2: close to ideal", "## Criterion (C1)",
+        "### C1: the RMSE criterion", "## Mechanism (M1)", "### M1: why conv biases feeding BN can be reused",
+        "## Recalibration (A1)", "### BN recalibration (AdaBN)", "## Layer maps", "## Parameter groups", "## Environment",
+        "## Profile",
+    ]
+    positions = [text.index(f"\n{h}\n") for h in order]
+    assert positions == sorted(positions)
+    headings = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+    anchors = re.findall(r"\]\(#([^)]+)\)", text)
+    assert "replacement-damage-unet--seg" in anchors and "r1-features-are-general" in anchors and "criterion-c1" in anchors
+    assert len(anchors) == len(set(anchors)) and len(anchors) >= len(order) - 1
+    assert all(any(re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") == a for h in headings) for a in anchors)
+    # claims rows sit in their family's section, above its data
+    reasons = text[text.index("## Reasons"):text.index("## Criterion (C1)")]
+    assert reasons.index("| R1 ") < reasons.index("### R1") and "| R2 " in reasons and "| C1 " not in reasons
+    assert "0.200 / 0.700 ✗" in reasons and "does not hold (regression!)" in reasons
+    assert "R2 | statement of R2 | 0 / 1" in re.sub(r" +", " ", text)
+
+
+def test_full_report_tables(written):
+    text = re.sub(r" +", " ", written["report"].read_text())
+    # R1: per variant, m_test per seed and the mean; NaN shown, not fatal
+    assert "| conv | other_task | 0.450 / 0.450 | 0.450 ±0.000 | 0.270 / 0.280 | 0.275 ±0.005 |" in text
+    assert "| conv+bn.affine | other_task | non-finite / non-finite | non-finite ±non-finite |" in text
+    assert "| scratch | - | 0.300 / 0.300 | 0.300 ±0.000 | - / - | - |" in text
+    # R2: ratios and the per-layer details of the first seed
+    assert "| scratch | 0 | - | 0.700 | - |" in text and "| all | 1 | 0.200 | - | 0.900 |" in text
+    assert "<details><summary>per-layer ratios, seed 0</summary>" in text and "| enc.3 | 0.0500 | 0.200 |" in text
+    # C1: rho per seed and mean, NaN robust
+    assert "| unet | seg | other_task | 0.500 / 0.600 | 0.550 ±0.050 | 3 |" in text
+    assert "| unet | seg | other_seed | non-finite / non-finite |" in text
+    # M1: scientific notation, first seed; the consequence table with AdaBN
+    assert "| enc.0 | yes | 1.0e-09 | 2.0e-02 | 0.0e+00 | 5.0e-02 |" in text and "| out | no | 3.0e-03 |" in text
+    assert "| unet | seg | other_task_indep | 0.300 ±0.000 | 0.020 ±0.000 |" in text
+    # AdaBN: none -> adabn
+    assert "| bn.running | 0.700 → 0.800 |" in text
+    # Layer maps: classes after Zhang et al., NaN cell, thresholds are module constants
+    assert "Zhang, Bengio, Singer 2019" in text
+    assert "| non-finite non-finite | intermediate 0.30 | robust 0.03 | intermediate 0.30 |" in text
+    assert "critical 0.90" in text and "robust 0.06" in text
+    assert text.index("| enc.0 |", text.index("## Layer maps")) < text.index("| enc.1 |", text.index("## Layer maps"))
+    assert "0.200 / 0.700 ✗" in text  # a failing seed is marked
+    assert "| M1 | unet | seg | gradient | 1.0e-09 / 2.0e-09 | 1.5e-09 ±5.0e-10 | 2.0e-09 <= 1e-06 | holds |" in text
+
+
+def test_figures_are_written_linked_readable_and_atomic(tmp_path):
+    directory = tmp_path / "smoke"
+    (directory / "figures").mkdir(parents=True)
+    (directory / "figures" / ".layermap-unet-seg.png.abc.tmp").write_bytes(b"\x89PNG half")  # a killed writer's
+    (directory / "figures" / "curves-pspnet-ae.png").write_bytes(b"old")  # an earlier run's figure
+    written = full_run().write(directory)
+    names = sorted(k.removeprefix("figure:") for k in written if k.startswith("figure:"))
+    assert names == ["curves-unet-seg", "layermap-unet-seg", "layermap-unet-seg-prefix", "rmse-damage-unet-seg"]
+    text = written["report"].read_text()
+    assert sorted(figure_links(text)) == sorted(f"figures/{n}.png" for n in names)
+    for name in names:
+        path = written[f"figure:{name}"]
+        assert path == directory / "figures" / f"{name}.png"
+        image = matplotlib.image.imread(path)
+        assert image.shape[0] >= 250 and image.shape[1] >= 400, (name, image.shape)
+        with Image.open(path) as im:
+            assert im.format == "PNG" and im.size == (image.shape[1], image.shape[0])
+        assert image[..., :3].std() > 0.05, f"{name} is blank"
+    assert sorted(p.name for p in (directory / "figures").iterdir()) == sorted(f"{n}.png" for n in names)
+    assert not list(directory.rglob("*.tmp"))
+
+
+def test_report_renders_the_same_from_reloaded_json(written):
+    reloaded = render_markdown(json.loads(written["records"].read_text()))
+    original = written["report"].read_text()
+    cut = "## Profile"  # seeds: a tuple in memory, a list in JSON
+    assert reloaded[:reloaded.index(cut)] == original[:original.index(cut)]
+    assert not re.search(r"\b(nan|inf)\b", original), "non-finite numbers read `non-finite`"
+
+
+def test_a_figure_that_fails_to_draw_is_reported_not_fatal(tmp_path, monkeypatch):
+    from reusebench import figures
+
+    def broken(path, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(figures, "rmse_scatter", broken)
+    with pytest.warns(UserWarning, match="rmse-damage-unet-seg"):
+        written = full_run().write(tmp_path)
+    text = written["report"].read_text()
+    assert "figure:rmse-damage-unet-seg" not in written and "figures/rmse-damage-unet-seg.png" not in text
+    assert "*(figure `rmse-damage-unet-seg` could not be drawn: ValueError: boom)*" in text
+    assert "figure:layermap-unet-seg" in written
+
+
+def test_layer_rows_follow_position_without_an_inventory():
+    c = collector()
+    for r in layer_cases():
+        c.add(r)
+    text = render_markdown(c.document())
+    maps = text[text.index("## Layer maps"):]
+    # positions 1, 1, 2, 2, 3: conv and BN interleave by position, then by name
+    assert [maps.index(f"| {name} ") for name in ("enc.0", "enc.1", "enc.3", "enc.4", "out")] == sorted(
+        maps.index(f"| {name} ") for name in ("enc.0", "enc.1", "enc.3", "enc.4", "out"))
+    assert "figures/layermap-unet-seg-prefix.png" in text
+
+
+def test_a_case_without_a_seed_counts_as_the_first_seed():
+    c = collector()
+    c.add(case("conv.weight", "init", 0.4, seed=None))
+    c.add(case("conv.weight", "init", 0.5, seed=1))
+    c.add(case("conv.bias", "init", 0.05, seed=None, scope="layer", layer="enc.0", position=1))
+    text = render_markdown(c.document())
+    assert "0.450 ±0.050 (-0.270)" in text and "2 seeds (0, 1)" in text
+    assert "robust 0.05" in text and "seed 0." in text
+
+
+def test_classify_thresholds():
+    assert report_module.ROBUST_MAX == 0.1 and report_module.CRITICAL_MIN == 0.5
+    assert [classify(v) for v in (0.1, 0.2, 0.5, "nan", math.inf, -0.2)] == [
+        "robust", "intermediate", "critical", "non-finite", "non-finite", "robust"]
+
+
+def test_summary_lines_and_history_use_the_case():
+    c = full_run()
+    lines = c.summary_lines()
+    assert "  R2: holds in 0/1; not in unet/seg/all" in lines
+    assert any("differ from observations.toml" in line for line in lines)
+    text = render_markdown(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": False}})
+    assert "Rows whose status differs between versions: O3/unet/seg/init." in text
+    assert "observation/arch/task/case" in text
 
 
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
@@ -56,8 +293,8 @@ def test_a_writer_killed_mid_write_leaves_nothing_valid_and_the_next_run_cleans_
     stale = directory / ".records.json.x1y2.tmp"
     stale.write_text('{"profile": ')  # what a SIGKILL between write and rename leaves behind
     assert not (directory / "records.json").exists(), "nothing a reader would take as the records"
-    collector = RunCollector(get_profile("smoke"), {"torch": "x", "device": "cpu", "device_name": "cpu", "workers": 1})
-    collector.add(case("conv.weight", "init", 0.5))
-    collector.write(directory)
+    collector_ = collector()
+    collector_.add(case("conv.weight", "init", 0.5))
+    collector_.write(directory)
     assert sorted(p.name for p in directory.iterdir()) == ["records.json", "report.md"]
     json.loads((directory / "records.json").read_text())
