@@ -111,7 +111,8 @@ def _worker_count(config: pytest.Config) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "observation(id): a test of one of the paper's observations")
+    config.addinivalue_line("markers", "observation(id): a test of one of the paper's claims (set by the parametrization)")
+    config.addinivalue_line("markers", "claims(*ids): this test checks the claims ids of observations.toml, parametrized by claim_case")
     config.addinivalue_line("markers", "timing: a timing case (pytest-benchmark; recorded under xdist too)")
     overrides = {}
     for item in config.getoption("profile_overrides"):

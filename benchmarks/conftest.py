@@ -9,15 +9,24 @@ import pytest
 
 from fixtures.lab import Case
 from reusebench.claims import ClaimNotReproduced, Observation, load_observations
-from reusebench.protocol import ConfigError, donor_applies
+from reusebench.protocol import RECALIBRATIONS, REUSE_VARIANTS, ConfigError, donor_applies
+
+# Layer maps: re-initialisation and re-randomisation (Zhang, Bengio, Singer 2019).
+LAYER_MAP_DONORS = ("init", "rerandom")
 
 @dataclass(frozen=True)
-class ObservationCase:
+class ClaimCase:
+    """One claim test: a claim on one arch x task x case (a donor, a reuse variant or an aspect)."""
+
     observation: Observation
     arch: str
     task: str
-    donor: str
+    case: str
     expected: str  # "holds" or "fails", from observations.toml
+
+    @property
+    def donor(self) -> str:
+        return self.case
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,66 +43,103 @@ def _target_group(arch: str, task: str) -> pytest.MarkDecorator:
     return pytest.mark.xdist_group(f"{arch}-{task}")
 
 
+def claim_params(config: pytest.Config, ids: list[str]) -> list:
+    """pytest params for the claims ``ids`` over the selection, with their expected failures as
+    strict xfails (non-strict off the calibrated configuration)."""
+    sel = config.reusebench_selection  # --arch/--task/--donor/--group/--dataset
+    book, profile = config.reusebench_observations, config.reusebench_profile.name
+    calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, config.reusebench_device.type)
+    params = []
+    for oid in ids:
+        obs = book.observations.get(oid)
+        if obs is None or not {t.partition("@")[0] for t in obs.terms} <= set(sel.groups):
+            continue
+        for arch in sel.archs:
+            for task in sel.tasks:
+                for case in obs.cases:
+                    if obs.axis == "donor" and case not in sel.donors or not book.applies(oid, profile, arch, task, case):
+                        continue
+                    marks = [pytest.mark.observation(oid), _target_group(arch, task)]
+                    xf = book.expected_failure(oid, profile, arch, task, case)
+                    if xf is not None:
+                        reason = xf.reason if calibrated else f"not strict: measured on {book.calibration}, not this setup; {xf.reason}"
+                        marks.append(pytest.mark.xfail(strict=calibrated, raises=ClaimNotReproduced, reason=reason))
+                    expected = "holds" if xf is None else "fails"
+                    params.append(pytest.param(ClaimCase(obs, arch, task, case, expected), marks=marks, id=f"{oid}-{arch}-{task}-{case}"))
+    return params
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
-    sel = config.reusebench_selection  # --arch/--task/--donor/--group/--dataset
-    if "observation_case" in metafunc.fixturenames:
-        book, profile = config.reusebench_observations, config.reusebench_profile.name
-        calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, config.reusebench_device.type)
-        params = []
-        for obs in book.observations.values():
-            if not set(obs.terms) <= set(sel.groups):
-                continue
-            for arch in sel.archs:
-                for task in sel.tasks:
-                    for donor in (d for d in obs.donors if d in sel.donors):
-                        marks = [pytest.mark.observation(obs.id), _target_group(arch, task)]
-                        xf = book.expected_failure(obs.id, profile, arch, task, donor)
-                        if xf is not None:
-                            reason = xf.reason if calibrated else f"not strict: measured on {book.calibration}, not this setup; {xf.reason}"
-                            marks.append(pytest.mark.xfail(strict=calibrated, raises=ClaimNotReproduced, reason=reason))
-                        params.append(
-                            pytest.param(
-                                ObservationCase(obs, arch, task, donor, "holds" if xf is None else "fails"),
-                                marks=marks,
-                                id=f"{obs.id}-{arch}-{task}-{donor}",
-                            )
-                        )
-        metafunc.parametrize("observation_case", params)
+    sel = config.reusebench_selection
+    if "claim_case" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("claims")  # @pytest.mark.claims("O1", ...)
+        if marker is None:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: a claim_case test needs @pytest.mark.claims(...)")
+        book = config.reusebench_observations
+        ids = list(marker.args) or [oid for oid, o in book.observations.items() if o.terms]  # no ids: the damage claims
+        metafunc.parametrize("claim_case", claim_params(config, ids))
+    if "layer_map" in metafunc.fixturenames:
+        params = [
+            pytest.param((arch, task, group, donor, scope), marks=_target_group(arch, task), id=f"{arch}-{task}-{group}-{donor}-{scope}")
+            for arch in sel.archs
+            for task in sel.tasks
+            for group in sel.groups
+            for donor in LAYER_MAP_DONORS
+            if donor in sel.donors
+            for scope in ("layer", "prefix")
+        ]
+        metafunc.parametrize("layer_map", params)
     if "battery_case" in metafunc.fixturenames:
         params = [
-            pytest.param(Case(arch, task, group, donor, sel.dataset), marks=_target_group(arch, task), id=f"{arch}-{task}-{group}-{donor}")
+            pytest.param(
+                Case(arch, task, group, donor, sel.dataset, recalibration=recal, seed=seed),
+                marks=_target_group(arch, task),
+                id=f"{arch}-{task}-{group}-{donor}-{recal}-seed{seed}",
+            )
             for arch in sel.archs
             for task in sel.tasks
             for group in sel.groups
             for donor in sel.donors
             if donor_applies(donor, group)
+            for recal in RECALIBRATIONS
+            for seed in config.reusebench_profile.seeds
         ]
         metafunc.parametrize("battery_case", params)
+    if "seed" in metafunc.fixturenames:
+        metafunc.parametrize("seed", config.reusebench_profile.seeds, ids=lambda s: f"seed{s}")
     if "arch" in metafunc.fixturenames:
         metafunc.parametrize("arch", sel.archs)
     if "task" in metafunc.fixturenames:
         metafunc.parametrize("task", sel.tasks)
 
 
-def _cases_of(item: pytest.Item) -> list[tuple[str, str, str]]:
-    """The (arch, task, donor) cases a collected test will measure."""
+def _cases_of(item: pytest.Item) -> list[tuple[str, str, str, int | None]]:
+    """The (arch, task, donor, seed) cases a collected test will measure (seed None: every seed)."""
     params = getattr(item, "callspec", None)
     params = params.params if params else {}
-    if "observation_case" in params:
-        c = params["observation_case"]
-        return [(c.arch, c.task, c.donor)]
+    if "claim_case" in params:
+        c = params["claim_case"]
+        if c.observation.axis == "variant":  # R1/R2: the fine-tune and its scratch control
+            return [(c.arch, c.task, f"finetune:{c.case}", None), (c.arch, c.task, "finetune:scratch", None)]
+        return [(c.arch, c.task, c.case if c.observation.axis == "donor" else "init", None)]
+    if "layer_map" in params:
+        arch, task, _, donor, _ = params["layer_map"]
+        return [(arch, task, donor, item.config.reusebench_profile.seeds[0])]  # layer maps: the first seed
     if "battery_case" in params:
         c = params["battery_case"]
-        return [(c.arch, c.task, c.donor)]
+        return [(c.arch, c.task, c.donor, c.seed)]
     if "arch" in params:  # arch-only tests (timings) work on the segmentation target
-        return [(params["arch"], params.get("task", "seg"), "init")]
+        task, seed = params.get("task", "seg"), params.get("seed")
+        if item.originalname == "test_finetune_runs":
+            return [(params["arch"], task, f"finetune:{v}", seed) for v in REUSE_VARIANTS]
+        return [(params["arch"], task, "init", seed)]
     return []
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: prefetch only what the selected tests need
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    config.reusebench_cases = sorted({case for item in items for case in _cases_of(item)})
+    config.reusebench_cases = sorted({case for item in items for case in _cases_of(item)}, key=repr)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -104,5 +150,18 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
     makes sure that a network is trained once even when two workers ask for it.
     """
     config = request.config
-    specs = sorted(lab.needed(config.reusebench_cases), key=lambda s: (s.arch, s.task, s.dataset, s.seed))
+    # fine-tunes last: they start from networks of the first round
+    specs = sorted(lab.needed(config.reusebench_cases), key=lambda s: (bool(s.start), s.arch, s.task, s.dataset, s.seed))
     lab.prefetch(specs, *config.reusebench_worker)
+
+
+@pytest.fixture
+def judge(record):
+    """Judge a claim over the seeds' (value, evidence), record the verdict, raise if it fails."""
+
+    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]]) -> None:
+        verdict = case.observation.judge(per_seed)
+        record("claim", {"arch": case.arch, "task": case.task, "case": case.case, "expected": case.expected, **verdict.record()})
+        verdict.check()
+
+    return judge

@@ -14,12 +14,12 @@ from reusebench.protocol import PRIMARY_METRIC
 from fixtures.lab import EmptyGroupError
 
 
-def test_fixture_learned_without_saturating(arch, task, lab, record):
-    spec = lab.target_spec(arch, task)
+def test_fixture_learned_without_saturating(arch, task, seed, lab, record):
+    spec = lab.target_spec(arch, task, seed=seed)
     base = lab.baseline(spec)
     metric = PRIMARY_METRIC[task]
     trained, init = base["trained"][metric], base["init"][metric]
-    record("baseline", {"arch": arch, "task": task, "metric": metric, "trained": trained, "init": init})
+    record("baseline", {"arch": arch, "task": task, "seed": seed, "metric": metric, "trained": trained, "init": init})
     # Damage divides by m(T) - m(T0): the network must have learned something clear ...
     assert trained - init >= 0.2, f"{spec.label} barely learned: {metric} {init:.3f} -> {trained:.3f}"
     # ... and a segmentation fixture must leave headroom (PROTOCOL: Dice well below 1), or

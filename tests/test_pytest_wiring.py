@@ -32,7 +32,7 @@ def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, run_suite, 
 
 def test_bad_observations_file_is_a_usage_error(tmp_path, run_suite):
     bad = tmp_path / "observations.toml"
-    bad.write_text('[observation.X]\nstatement = "s"\nterms = { "conv.bias" = 1.0 }\nop = ">="\nthreshold = 0.1\ndonors = ["defaults"]\nwhy = "w"\n')
+    bad.write_text('[observation.X]\nstatement = "s"\nterms = { "conv.bias" = 1.0 }\nop = ">="\nthreshold = 0.1\ncases = ["defaults"]\nwhy = "w"\n')
     result = run_suite(tmp_path, "--observations", str(bad))
     assert result.returncode == 4
     assert "observations.toml [observation.X]: donor 'defaults' makes no sense for group 'conv.bias'" in result.stderr
@@ -62,7 +62,8 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
     assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live progress from the workers"
     records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
     cases = [r for r in records["records"] if r["kind"] == "case"]
-    assert len(cases) == 6 * 7 + 2 * 6  # BN groups x 7 donors + conv groups x 6 donors
+    # (BN groups x 7 donors + conv groups x 6 donors) x (none, adabn) x 2 seeds
+    assert len(cases) == (6 * 7 + 2 * 6) * 2 * 2
     trained = {f["label"] for f in records["fixtures"] if f["trained_now"]}
     assert {"unet/seg/shapes/seed0", "unet/ae/shapes/seed0"} <= trained
     assert not any(label.startswith("pspnet") for label in trained), "only what the selected tests need"
@@ -77,11 +78,11 @@ def test_an_expected_failure_that_holds_fails_the_run(tmp_path, run_suite, tiny_
     obs = tmp_path / "observations.toml"
     text = (
         '[observation.T]\nstatement = "always"\nterms = { "conv.weight" = 1.0 }\nop = ">="\n'
-        'threshold = -100.0\ndonors = ["init"]\nwhy = "test"\n'
+        'threshold = -100.0\ncases = ["init"]\nwhy = "test"\n'
     )
     text += f'[calibration]\ndataset = "shapes"\ndevice = "cpu"\noverrides = {json.dumps(tiny_overrides)}\n'
     if expect_failure:
-        text += '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ndonor = "init"\nreason = "r"\n'
+        text += '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ncase = "init"\nreason = "r"\n'
     obs.write_text(text)
     result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "--device", "cpu")
     assert outcome in result.stdout, result.stdout[-3000:]
@@ -112,7 +113,7 @@ def test_xdist_gateways_with_a_shared_cache_train_each_network_once(tmp_path, ru
     assert result.returncode == 0, result.stdout[-2000:]
     doc = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
     labels = [t["label"] for t in doc["trainings"]]
-    assert len(labels) == len(set(labels)) == 6, labels  # unet: 2 targets + 4 donors, each trained once
+    assert len(labels) == len(set(labels)) == 8, labels  # unet: 2 tasks x 2 seeds x 2 datasets, each trained once
     assert {t["worker"] for t in doc["trainings"]} == {"gw0", "gw1"}, "both gateways trained their share"
 
 
@@ -121,8 +122,8 @@ def test_expected_failures_are_not_strict_outside_their_calibration(tmp_path, ru
     obs = tmp_path / "observations.toml"
     obs.write_text(
         '[observation.T]\nstatement = "always"\nterms = { "conv.weight" = 1.0 }\nop = ">="\n'
-        'threshold = -100.0\ndonors = ["init"]\nwhy = "test"\n'
-        '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ndonor = "init"\nreason = "r"\n'
+        'threshold = -100.0\ncases = ["init"]\nwhy = "test"\n'
+        '[[expected_failure]]\nobservation = "T"\nprofile = "smoke"\narch = "unet"\ntask = "ae"\ncase = "init"\nreason = "r"\n'
     )
     result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "-rX")
     assert result.returncode == 0 and "1 xpassed" in result.stdout, result.stdout[-2000:]

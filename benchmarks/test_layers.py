@@ -1,0 +1,45 @@
+"""Layer maps and the C1 criterion: where in the network a replacement hurts.
+
+Layer maps: each group replaced one layer at a time (scope ``layer``) and cumulatively over
+layers 1..k in forward order (scope ``prefix``), from the re-initialisation and
+re-randomisation donors (Zhang, Bengio, Singer 2019); the report classifies layers and draws
+heatmaps. C1: per conv layer, the kernel RMSE between donor and target against the damage of
+replacing that kernel alone.
+"""
+
+import math
+
+import pytest
+
+from fixtures.lab import Case, EmptyGroupError
+
+
+def test_layer_map(layer_map, lab, record):
+    arch, task, group, donor, scope = layer_map
+    names = lab.group_layers(arch, group)
+    if not names:
+        pytest.skip(f"{arch} has no {group!r} tensors")
+    results = []
+    for name in names:
+        try:
+            result = lab.measure(Case(arch, task, group, donor, lab.dataset, scope, name))
+        except EmptyGroupError as exc:
+            pytest.skip(str(exc))
+        record("case", result)
+        results.append(result)
+        assert result["restored_exactly"], f"{name}: the network differs after restoring it"
+    assert [r["position"] for r in results] == list(range(1, len(names) + 1))
+    if scope == "prefix":  # layers 1..n are the whole group: the same replacement, the same damage
+        whole = lab.measure(Case(arch, task, group, donor, lab.dataset))
+        assert results[-1]["damage"] == whole["damage"] or not math.isfinite(whole["damage"])
+
+
+@pytest.mark.claims("C1")
+def test_c1_kernel_rmse_predicts_layer_damage(claim_case, lab, record, judge):
+    c = claim_case
+    per_seed = {}
+    for seed in lab.seeds:
+        result = lab.rmse_damage(c.arch, c.task, seed, c.case)
+        record("rmse_damage", result)
+        per_seed[seed] = (result["rho"], f"{result['n_layers']} conv layers")
+    judge(c, per_seed)

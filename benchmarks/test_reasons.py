@@ -1,0 +1,50 @@
+"""R1 and R2: why parameters can be reused at all.
+
+R1 (features are general): starting from the `other_task` network's parameters (all of them,
+the convs only, or the convs and BN affine without the running statistics), a short fine-tune
+on a slice of the target's training data beats the same budget from scratch. R2 (close to
+ideal): that fine-tune moves the donor's kernels much less than full training moves the
+initialisation. The slice and budget are profile fields (finetune_n, finetune_steps).
+"""
+
+import math
+
+import pytest
+
+from reusebench.protocol import REUSE_VARIANTS
+
+
+def test_finetune_runs(arch, task, seed, lab, record):
+    """Record every fine-tune (learning curves, RMSE ratios) and check that it ran as specified."""
+    p = lab.profile
+    for variant in REUSE_VARIANTS:
+        run = lab.finetune(arch, task, seed, variant)
+        record("finetune", run)
+        steps = [step for step, _ in run["curve"]]
+        assert steps[0] == 0 and steps[-1] == p.finetune_steps, f"{variant}: curve covers steps {steps}"
+        assert all(math.isfinite(v) for _, v in run["curve"]) and math.isfinite(run["m_test"]), run["curve"]
+        if variant != "scratch":
+            assert len(run["rmse_layers"]) == len(lab.group_layers(arch, "conv.weight"))
+
+
+@pytest.mark.claims("R1")
+def test_r1_reused_start_beats_scratch(claim_case, lab, judge):
+    c = claim_case
+    per_seed = {}
+    for seed in lab.seeds:
+        run, scratch = lab.finetune(c.arch, c.task, seed, c.case), lab.finetune(c.arch, c.task, seed, "scratch")
+        per_seed[seed] = (run["advantage"], f"{run['metric']} {run['m_test']:.3f} vs scratch {scratch['m_test']:.3f}, full training {run['m_target']:.3f}")
+    judge(c, per_seed)
+
+
+@pytest.mark.claims("R2")
+def test_r2_finetune_stays_close_to_the_donor(claim_case, lab, judge):
+    c = claim_case
+    per_seed = {}
+    for seed in lab.seeds:
+        run = lab.finetune(c.arch, c.task, seed, c.case)
+        per_seed[seed] = (
+            run["median_ratio"],
+            f"scratch control {run['control_median_ratio']:.3f}, donor-to-trained-target {run['donor_to_target_median_ratio']:.3f}",
+        )
+    judge(c, per_seed)
