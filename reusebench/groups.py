@@ -8,11 +8,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.instancenorm import _InstanceNorm
 
 from reusebench.protocol import GROUPS, check_choice
 
 BN_TYPES: tuple[type[nn.Module], ...] = (_BatchNorm,)  # BatchNorm1d/2d/3d and SyncBatchNorm
-CONV_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d)
+CONV_TYPES: tuple[type[nn.Module], ...] = (_ConvNd,)  # Conv1d/2d/3d and ConvTranspose1d/2d/3d
+# Normalisation with learned affine parameters but no running statistics.
+NORM_TYPES: tuple[type[nn.Module], ...] = (nn.GroupNorm, nn.LayerNorm, _InstanceNorm)
 
 _GROUP_SPEC: dict[str, tuple[tuple[type[nn.Module], ...], tuple[str, ...]]] = {
     "bn.running_mean": (BN_TYPES, ("running_mean",)),
@@ -23,6 +27,9 @@ _GROUP_SPEC: dict[str, tuple[tuple[type[nn.Module], ...], tuple[str, ...]]] = {
     "bn.affine": (BN_TYPES, ("weight", "bias")),
     "conv.weight": (CONV_TYPES, ("weight",)),
     "conv.bias": (CONV_TYPES, ("bias",)),
+    "norm.weight": (NORM_TYPES, ("weight",)),
+    "norm.bias": (NORM_TYPES, ("bias",)),
+    "norm.affine": (NORM_TYPES, ("weight", "bias")),
 }
 assert tuple(_GROUP_SPEC) == GROUPS
 
@@ -67,6 +74,25 @@ def select(model: nn.Module, group: str, modules: Sequence[str] | None = None) -
     return refs
 
 
+def coverage(model: nn.Module) -> dict[str, list]:
+    """Which modules holding tensors of their own the groups cover, and which they do not.
+
+    ``covered``: module types with the groups that select them; ``uncovered``: every other
+    module that owns parameters or buffers (a Linear classifier, an Embedding, a PReLU ...),
+    as (name, type, scalars), so a report can say what an audit leaves out.
+    """
+    covered: dict[str, set[str]] = {}
+    for group in GROUPS:
+        for ref in select(model, group):
+            covered.setdefault(type(model.get_submodule(ref.module)).__name__, set()).add(group)
+    uncovered = []
+    for name, module in model.named_modules():
+        own = [*module.parameters(recurse=False), *module.buffers(recurse=False)]
+        if own and not isinstance(module, BN_TYPES + CONV_TYPES + NORM_TYPES):
+            uncovered.append((name, type(module).__name__, sum(t.numel() for t in own)))
+    return {"covered": sorted((t, sorted(g)) for t, g in covered.items()), "uncovered": uncovered}
+
+
 def group_size(model: nn.Module, group: str) -> tuple[int, int]:
     """(number of tensors, number of scalars) that ``group`` holds in ``model``."""
     refs = select(model, group)
@@ -74,12 +100,12 @@ def group_size(model: nn.Module, group: str) -> tuple[int, int]:
 
 
 def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Names of the conv and BN modules in the order a forward pass calls them."""
+    """Names of the conv and normalisation modules in the order a forward pass calls them."""
     order: list[str] = []
     handles = [
         module.register_forward_pre_hook(lambda m, args, name=name: order.append(name))
         for name, module in model.named_modules()
-        if isinstance(module, BN_TYPES + CONV_TYPES)
+        if isinstance(module, BN_TYPES + CONV_TYPES + NORM_TYPES)
     ]
     try:
         _traced_forward(model, example)

@@ -12,7 +12,7 @@ ARCHITECTURES = ("unet", "pspnet")
 TASKS = ("seg", "ae")
 DATASETS = ("shapes", "nuclei")
 
-DONORS = (
+PAPER_DONORS = (
     "other_task",
     "other_task_indep",
     "other_seed",
@@ -21,6 +21,8 @@ DONORS = (
     "rerandom",
     "defaults",
 )
+# An audit of the user's own network (--audit) adds the user's pre-trained model as a donor.
+DONORS = (*PAPER_DONORS, "pretrained")
 
 BN_GROUPS = (
     "bn.running_mean",
@@ -31,7 +33,11 @@ BN_GROUPS = (
     "bn.affine",
 )
 CONV_GROUPS = ("conv.weight", "conv.bias")
-GROUPS = BN_GROUPS + CONV_GROUPS
+PAPER_GROUPS = BN_GROUPS + CONV_GROUPS
+# Normalisation layers without running statistics (GroupNorm, LayerNorm, affine InstanceNorm):
+# affine-only groups, for audits of networks that have them.
+NORM_GROUPS = ("norm.weight", "norm.bias", "norm.affine")
+GROUPS = PAPER_GROUPS + NORM_GROUPS
 
 SCOPES = ("all", "layer", "prefix")  # prefix: layers 1..k in forward order, cumulatively
 RECALIBRATIONS = ("none", "adabn")
@@ -41,7 +47,7 @@ RECALIBRATIONS = ("none", "adabn")
 # running statistics at their initial values (0 and 1).
 REUSE_VARIANTS: dict[str, tuple[str, ...]] = {
     "scratch": (),
-    "all": GROUPS,
+    "all": PAPER_GROUPS,
     "conv": CONV_GROUPS,
     "conv+bn.affine": (*CONV_GROUPS, "bn.affine"),
 }
@@ -78,10 +84,10 @@ def other_dataset(dataset: str) -> str:
 
 
 def donor_applies(donor: str, group: str) -> bool:
-    """Whether ``donor`` makes sense for ``group``: BN defaults have no conv counterpart."""
+    """Whether ``donor`` makes sense for ``group``: the BN defaults donor serves BN groups only."""
     check_choice("donor", donor, DONORS)
     check_choice("group", group, GROUPS)
-    return not (donor == "defaults" and group in CONV_GROUPS)
+    return donor != "defaults" or group in BN_GROUPS
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,8 @@ class Selection:
 
     archs: tuple[str, ...] = ARCHITECTURES
     tasks: tuple[str, ...] = TASKS
-    donors: tuple[str, ...] = DONORS
-    groups: tuple[str, ...] = GROUPS
+    donors: tuple[str, ...] = PAPER_DONORS
+    groups: tuple[str, ...] = PAPER_GROUPS
     dataset: str = "shapes"
 
     @classmethod
@@ -107,7 +113,7 @@ class Selection:
         return cls(
             names(archs, "architecture", ARCHITECTURES, "--arch"),
             names(tasks, "task", TASKS, "--task"),
-            names(donors, "donor", DONORS, "--donor"),
-            names(groups, "parameter group", GROUPS, "--group"),
+            names(donors, "donor", PAPER_DONORS, "--donor"),
+            names(groups, "parameter group", PAPER_GROUPS, "--group"),
             check_choice("dataset", dataset, DATASETS, "--dataset"),
         )

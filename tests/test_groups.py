@@ -6,7 +6,7 @@ from torch import nn
 
 from models import build_model
 from reusebench.groups import conv_feeding_bn, forward_order, group_size, select
-from reusebench.protocol import GROUPS, ConfigError
+from reusebench.protocol import GROUPS, PAPER_GROUPS, ConfigError
 
 
 def unet_counts(depth: int) -> dict[str, int]:
@@ -36,7 +36,7 @@ PER_MODULE = {
 
 @pytest.mark.parametrize("depth", [2, 3, 4])
 @pytest.mark.parametrize("arch", ["unet", "pspnet"])
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", PAPER_GROUPS)
 def test_group_counts(arch, depth, group):
     model = build_model(arch, seed=0, width=4, depth=depth)
     kind, per_module = PER_MODULE[group]
@@ -91,3 +91,20 @@ def test_conv_feeding_bn_only_when_directly_connected():
 def test_unknown_group_names_the_choices():
     with pytest.raises(ConfigError, match=r"unknown parameter group 'bn.gamma'.*bn.running_mean"):
         select(Oddly(), "bn.gamma")
+
+
+def test_groups_cover_the_layers_practitioners_have():
+    model = nn.Sequential(
+        nn.Conv1d(1, 2, 3), nn.BatchNorm1d(2), nn.Conv3d(2, 2, 1), nn.BatchNorm3d(2), nn.SyncBatchNorm(2),
+        nn.ConvTranspose1d(2, 2, 1), nn.GroupNorm(1, 2), nn.LayerNorm(4), nn.InstanceNorm2d(2, affine=True),
+        nn.InstanceNorm2d(2), nn.Linear(4, 4), nn.PReLU(),
+    )
+    assert [r.module for r in select(model, "conv.weight")] == ["0", "2", "5"]
+    assert [r.module for r in select(model, "bn.running")] == ["1", "1", "3", "3", "4", "4"]
+    assert [r.module for r in select(model, "norm.affine")] == ["6", "6", "7", "7", "8", "8"], "affine-only groups"
+    assert select(model, "norm.weight") and not any(r.attr.startswith("running") for r in select(model, "norm.affine"))
+    from reusebench.groups import coverage
+
+    cov = coverage(model)
+    assert dict(cov["covered"])["GroupNorm"] == ["norm.affine", "norm.bias", "norm.weight"]
+    assert [(name, kind) for name, kind, _ in cov["uncovered"]] == [("10", "Linear"), ("11", "PReLU")]

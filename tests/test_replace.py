@@ -5,7 +5,7 @@ import torch
 
 from models import build_model
 from reusebench.groups import select
-from reusebench.protocol import GROUPS
+from reusebench.protocol import PAPER_GROUPS
 from reusebench.replace import (
     MissingDonorTensorError,
     ShapeMismatchError,
@@ -27,7 +27,7 @@ def trained_like(arch: str, seed: int, width: int = 4):
 
 
 @pytest.mark.parametrize("arch", ["unet", "pspnet"])
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", PAPER_GROUPS)  # norm.* groups: tests/test_groups.py
 def test_replace_then_restore_is_bit_identical_and_in_place(arch, group):
     target, donor = trained_like(arch, 0), trained_like(arch, 1)
     refs = select(target, group)
