@@ -8,6 +8,7 @@ test-report ``user_properties`` (xdist serialises them); the controller alone wr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -80,10 +81,77 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(Path(__file__).parent / "benchmarks" / "tolerances.toml"),
         help="per-profile, per-device tolerances for --compare-baseline",
     )
+    audit = parser.getgroup("reusebench audit", "reusebench: audit your own network (the same battery on any CNN)")
+    audit.addoption("--audit", default=None, metavar="FILE", help="an audit TOML file (keys as the options below; options win)")
+    for key, what in (
+        ("model", "model factory, import path 'package.module:function'"),
+        ("data", "data factory () -> (train, val), import path"),
+        ("metric", "per-sample metric: accuracy, dice, iou, ssim, psnr, neg_mse or an import path (default accuracy)"),
+        ("loss", "loss to train networks without a checkpoint: cross_entropy, bce, mse or an import path"),
+        ("target-checkpoint", "state_dict of the trained target (default: train it on the data)"),
+        ("donor-checkpoint", "state_dict of your pre-trained model, the 'pretrained' donor"),
+        ("donor-data", "data factory to train the pre-trained model on when there is no donor checkpoint"),
+        ("audit-name", "name of the audit (default: the model factory's name); results go to results/audit-NAME/"),
+    ):
+        audit.addoption(f"--{key}", dest=f"audit_{key.replace('-', '_')}", default=None, help=what)
     group.addoption(
         "--results-dir",
         default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
         help="where results/<profile>/ is written (default: <rootdir>/results)",
+    )
+
+
+def load_audit_options(config: pytest.Config):
+    """The audit named by --audit and the audit options, or None for the paper's battery."""
+    from reusebench.audit import KEYS, load_audit
+
+    options = {key: config.getoption(f"audit_{key}", default=None) for key in KEYS if key != "name"}
+    options["name"] = config.getoption("audit_audit_name")
+    return load_audit(config.getoption("audit"), options, Path(config.rootpath))
+
+
+def check_audit(audit, model) -> None:
+    """Fail at start-up, not in every test: the data loads, the model runs on it, the metric scores it."""
+    from reusebench.audit import load_data, metric_fn, per_sample
+
+    (train_x, train_y), _ = load_data(audit.data, "data")
+    try:
+        with torch.no_grad():
+            outputs = model.eval()(train_x[:2])
+    except Exception as exc:  # noqa: BLE001 - any failure here is a mismatch of model and data
+        raise ConfigError(f"model {audit.model!r} cannot run on data {audit.data!r} inputs of shape {tuple(train_x[:2].shape)}: {exc}") from None
+    if not isinstance(outputs, torch.Tensor):
+        raise ConfigError(f"model {audit.model!r} must return a tensor, got {type(outputs).__name__}")
+    try:
+        per_sample(metric_fn(audit.metric), outputs, train_y[:2], audit.metric)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"metric {audit.metric!r} fails on the model's outputs {tuple(outputs.shape)} and targets {tuple(train_y[:2].shape)}: {exc}") from None
+
+
+def audit_selection(config: pytest.Config, audit) -> Selection:
+    """An audit covers its one network, the donors it has and the groups its modules hold."""
+    from reusebench.audit import AUDIT_DONORS, build
+    from reusebench.groups import group_size
+    from reusebench.protocol import GROUPS, check_choice
+
+    for option in ("arch", "task", "dataset"):
+        if config.getoption(option) not in ("", "shapes"):
+            raise ConfigError(f"--{option} selects among the paper's networks; an audit has one network, its own")
+    model = build(audit, audit.seed)
+    check_audit(audit, model)
+    present = tuple(g for g in GROUPS if group_size(model, g)[0])
+    if not present:
+        raise ConfigError(f"model {audit.model!r} holds no conv or normalisation layer: nothing to audit")
+    donors = tuple(d for d in AUDIT_DONORS if d != "pretrained" or audit.has_donor)
+    pick = lambda text, choices, kind: tuple(check_choice(kind, n.strip(), choices, f"--{kind}") for n in text.split(",") if n.strip()) or choices  # noqa: E731
+    return Selection(
+        archs=(audit.name,),
+        tasks=("audit",),
+        donors=pick(config.getoption("donor"), donors, "donor"),
+        groups=pick(config.getoption("group"), present, "group"),
+        dataset=audit.name,
     )
 
 
@@ -114,6 +182,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "observation(id): a test of one of the paper's claims (set by the parametrization)")
     config.addinivalue_line("markers", "claims(*ids): this test checks the claims ids of observations.toml, parametrized by claim_case")
     config.addinivalue_line("markers", "timing: a timing case (pytest-benchmark; recorded under xdist too)")
+    config.addinivalue_line("markers", "paper_only: needs the paper's networks and tasks (left out of an audit)")
+    config.addinivalue_line("markers", "audit_only: runs only in an audit of your own network (--audit / --model)")
     overrides = {}
     for item in config.getoption("profile_overrides"):
         key, sep, value = item.partition("=")
@@ -124,7 +194,8 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = get_profile(config.getoption("profile"), overrides)
         device = resolve_device(config.getoption("device"), _worker_index(config))
         check_batch_size(profile)
-        selection = Selection.parse(
+        audit = load_audit_options(config)
+        selection = audit_selection(config, audit) if audit else Selection.parse(
             archs=config.getoption("arch"),
             tasks=config.getoption("task"),
             donors=config.getoption("donor"),
@@ -135,7 +206,9 @@ def pytest_configure(config: pytest.Config) -> None:
             Path(config.getoption("reusebench_cache_dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR"
         )
         results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
-        results_dir = check_writable(results_root / profile.name, "results directory", "--results-dir")
+        results_dir = check_writable(results_root / (f"audit-{audit.name}" if audit else profile.name), "results directory", "--results-dir")
+        if audit and (config.getoption("compare_baseline") or config.getoption("update_baseline")):
+            raise ConfigError("baselines are kept for the paper's profiles; an audit writes its report only")
         baseline_dir = Path(config.getoption("baseline_dir") or Path(config.rootpath) / "results" / "baselines")
         tolerances = None
         if config.getoption("compare_baseline"):
@@ -155,6 +228,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.reusebench_profile = profile
     config.reusebench_device = device
     config.reusebench_selection = selection
+    config.reusebench_audit = audit
+    config.reusebench_seeds = (audit.seed,) if audit else profile.seeds
     config.reusebench_cache_dir = cache_dir
     config.reusebench_results = results_dir
     config.reusebench_baselines = (baseline_dir, tolerances)
@@ -169,7 +244,7 @@ def pytest_configure(config: pytest.Config) -> None:
         environment = describe(device, requested)
         if device.type == "cpu":
             environment["torch_threads"] = max(1, available_cores() // requested)  # each worker's share
-        collector = RunCollector(profile, environment)
+        collector = RunCollector(profile, environment, audit=dataclasses.asdict(audit) if audit else None)
         config.pluginmanager.register(ResultsPlugin(config, collector), "reusebench-results")
 
 
@@ -217,6 +292,12 @@ def lab(pytestconfig: pytest.Config, profile, device):
     from fixtures.lab import Lab
     from fixtures.store import FixtureStore
 
+    if pytestconfig.reusebench_audit is not None:
+        from fixtures.audit import AuditLab
+
+        lab = AuditLab(pytestconfig.reusebench_audit, profile, device, pytestconfig.reusebench_cache_dir, Progress(pytestconfig))
+        pytestconfig.reusebench_lab = lab
+        return lab
     store = FixtureStore(pytestconfig.reusebench_cache_dir, profile, device, Progress(pytestconfig))
     lab = Lab(store, dataset=pytestconfig.reusebench_selection.dataset)
     pytestconfig.reusebench_lab = lab
@@ -315,11 +396,12 @@ class ResultsPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         lab = getattr(self.config, "reusebench_lab", None)
         if lab is not None:
-            self.collector.add_fixtures(lab.store.loaded_metas())
+            self.collector.add_fixtures(lab.loaded_metas())
         if not self.collector.has_records():
             return
         baseline_dir, tolerances = self.config.reusebench_baselines
-        self.written = self.collector.write(self.config.reusebench_results, history=baselines.history(baseline_dir, self.collector.profile.name))
+        history = {} if self.config.reusebench_audit else baselines.history(baseline_dir, self.collector.profile.name)
+        self.written = self.collector.write(self.config.reusebench_results, history=history)
         current = baselines.from_records(self.collector.document())
         path = baseline_path(baseline_dir, current["profile"], current["torch"])
         if self.config.getoption("update_baseline"):
@@ -346,15 +428,7 @@ class ResultsPlugin:
         for line in self.collector.summary_lines():
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"records: {self.written['records']}")
-        from fixtures.store import FixtureStore
-
-        store = FixtureStore(self.config.reusebench_cache_dir, self.config.reusebench_profile, self.config.reusebench_device)
-        pruned = getattr(self.config, "reusebench_pruned", None)
-        terminalreporter.write_line(
-            f"cache:   {len(store.entries())} fixture networks, {store.size_bytes() / 2**20:.1f} MiB in {store.root}"
-            + (f" (pruned {len(pruned)} entries before the run)" if pruned is not None else "; --cache-prune removes entries this profile cannot use")
-        )
-
+        self._cache_line(terminalreporter)
         if self.updated is not None:
             terminalreporter.write_line(f"baseline updated: {self.updated}")
         if self.update_refused is not None:
@@ -378,6 +452,18 @@ class ResultsPlugin:
             for note in self.drift_notes[:10]:
                 terminalreporter.write_line(f"  note: {note}")
 
+    def _cache_line(self, terminalreporter) -> None:
+        if self.config.reusebench_audit is not None:
+            return  # an audit's networks are checkpoints or audit-* entries, not fixture networks
+        from fixtures.store import FixtureStore
+
+        store = FixtureStore(self.config.reusebench_cache_dir, self.config.reusebench_profile, self.config.reusebench_device)
+        pruned = getattr(self.config, "reusebench_pruned", None)
+        terminalreporter.write_line(
+            f"cache:   {len(store.entries())} fixture networks, {store.size_bytes() / 2**20:.1f} MiB in {store.root}"
+            + (f" (pruned {len(pruned)} entries before the run)" if pruned is not None else "; --cache-prune removes entries this profile cannot use")
+        )
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # The very last line of the session, after pytest's own summary.
         reporter = config.pluginmanager.getplugin("terminalreporter")
@@ -389,4 +475,4 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     lab = getattr(config, "reusebench_lab", None)
     if hasattr(config, "workerinput") and lab is not None:
-        config.workeroutput[RECORD_KEY] = lab.store.loaded_metas()
+        config.workeroutput[RECORD_KEY] = lab.loaded_metas()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.lab import Case
-from reusebench.claims import ClaimNotReproduced, Observation, load_observations
+from reusebench.claims import ClaimNotReproduced, ClaimUndefined, Observation, load_observations
+from reusebench.report import AUDIT_EXPECTATION
 from reusebench.protocol import RECALIBRATIONS, REUSE_VARIANTS, ConfigError, donor_applies
 
 # Layer maps: re-initialisation and re-randomisation (Zhang, Bengio, Singer 2019).
@@ -49,22 +50,34 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
     sel = config.reusebench_selection  # --arch/--task/--donor/--group/--dataset
     book, profile = config.reusebench_observations, config.reusebench_profile.name
     calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, config.reusebench_device.type)
+    audit = config.reusebench_audit is not None
     params = []
     for oid in ids:
         obs = book.observations.get(oid)
-        if obs is None or not {t.partition("@")[0] for t in obs.terms} <= set(sel.groups):
+        groups = {t.partition("@")[0] for t in obs.terms} if obs else set()
+        if obs is None or not groups <= set(sel.groups) or audit and obs.axis != "donor":
             continue
+        # an audit has donors of its own: every one that makes sense for the claim's groups
+        if audit:  # the audit's donors where the claim takes donors of that kind
+            cases = [d for d in sel.donors if (d in obs.cases or d == "pretrained") and all(donor_applies(d, g) for g in groups)]
+        else:
+            cases = obs.cases
         for arch in sel.archs:
             for task in sel.tasks:
-                for case in obs.cases:
+                for case in cases:
                     if obs.axis == "donor" and case not in sel.donors or not book.applies(oid, profile, arch, task, case):
                         continue
                     marks = [pytest.mark.observation(oid), _target_group(arch, task)]
                     xf = book.expected_failure(oid, profile, arch, task, case)
-                    if xf is not None:
+                    if audit:  # no expectations for your network: a claim that does not hold is a finding
+                        marks.append(pytest.mark.xfail(
+                            strict=False, raises=(ClaimNotReproduced, ClaimUndefined),
+                            reason="audit: the claim does not hold (or is undefined) for this network",
+                        ))
+                    elif xf is not None:
                         reason = xf.reason if calibrated else f"not strict: measured on {book.calibration}, not this setup; {xf.reason}"
                         marks.append(pytest.mark.xfail(strict=calibrated, raises=ClaimNotReproduced, reason=reason))
-                    expected = "holds" if xf is None else "fails"
+                    expected = AUDIT_EXPECTATION if audit else "holds" if xf is None else "fails"
                     params.append(pytest.param(ClaimCase(obs, arch, task, case, expected), marks=marks, id=f"{oid}-{arch}-{task}-{case}"))
     return params
 
@@ -85,8 +98,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for arch in sel.archs
             for task in sel.tasks
             for group in sel.groups
-            for donor in LAYER_MAP_DONORS
-            if donor in sel.donors
+            for donor in (*LAYER_MAP_DONORS, "pretrained")
+            if donor in sel.donors and donor_applies(donor, group)
             for scope in ("layer", "prefix")
         ]
         metafunc.parametrize("layer_map", params)
@@ -103,11 +116,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for donor in sel.donors
             if donor_applies(donor, group)
             for recal in RECALIBRATIONS
-            for seed in config.reusebench_profile.seeds
+            for seed in config.reusebench_seeds
         ]
         metafunc.parametrize("battery_case", params)
     if "seed" in metafunc.fixturenames:
-        metafunc.parametrize("seed", config.reusebench_profile.seeds, ids=lambda s: f"seed{s}")
+        metafunc.parametrize("seed", config.reusebench_seeds, ids=lambda s: f"seed{s}")
     if "arch" in metafunc.fixturenames:
         metafunc.parametrize("arch", sel.archs)
     if "task" in metafunc.fixturenames:
@@ -139,6 +152,12 @@ def _cases_of(item: pytest.Item) -> list[tuple[str, str, str, int | None]]:
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: prefetch only what the selected tests need
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # An audit leaves out what needs the paper's networks; the paper's battery leaves out the verdict.
+    unwanted = "paper_only" if config.reusebench_audit is not None else "audit_only"
+    dropped = [item for item in items if item.get_closest_marker(unwanted)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker(unwanted)]
     config.reusebench_cases = sorted({case for item in items for case in _cases_of(item)}, key=repr)
 
 

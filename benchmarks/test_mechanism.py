@@ -8,6 +8,8 @@ import statistics
 
 import pytest
 
+pytestmark = pytest.mark.paper_only  # uses the paper's training losses
+
 
 def test_bias_gradients(arch, task, seed, lab, record):
     """Record each conv's bias and weight gradients and drift; the split into feeding-BN or not must be real."""

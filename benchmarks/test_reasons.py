@@ -11,6 +11,8 @@ import math
 
 import pytest
 
+pytestmark = pytest.mark.paper_only  # fine-tunes need the paper's tasks
+
 from reusebench.protocol import REUSE_VARIANTS
 
 

@@ -10,15 +10,22 @@ from fixtures.lab import Case, EmptyGroupError
 
 
 @pytest.mark.claims("A1")
-def test_a1_adabn_recovers_running_stats_damage(claim_case, lab, judge):
-    c = claim_case
+def test_a1_adabn_recovers_running_stats_damage(claim_case, lab, judge, pytestconfig):
+    c, claim = claim_case, claim_case.observation
+    given = pytestconfig.reusebench_observations.observations[claim.given]  # O1
+
+    def damage(group: str, seed: int, recalibration: str = "none") -> float:
+        return lab.measure(Case(c.arch, c.task, group, c.case, lab.dataset, recalibration=recalibration, seed=seed))["damage"]
+
     per_seed = {}
     try:
         for seed in lab.seeds:
-            before, after = (
-                lab.measure(Case(c.arch, c.task, "bn.running", c.case, lab.dataset, recalibration=r, seed=seed))["damage"]
-                for r in ("none", "adabn")
-            )
+            # The claim is about configurations where O1 holds: where it is expected to (the
+            # parametrization) and, per seed, where it is measured to.
+            premise = given.evaluate({t: damage(t, seed) for t in given.terms})
+            if not premise.holds:
+                pytest.skip(f"{claim.given} does not hold here (seed {seed}: {premise.evidence}), so {claim.id} does not apply")
+            before, after = damage("bn.running", seed), damage("bn.running", seed, "adabn")
             per_seed[seed] = ((before - after) / before, f"damage(bn.running) {before:.3f} -> {after:.3f} with AdaBN")
     except EmptyGroupError as exc:
         pytest.skip(str(exc))

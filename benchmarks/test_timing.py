@@ -13,7 +13,7 @@ from reusebench.groups import select
 from reusebench.recalibrate import adabn, bn_state_refs
 from reusebench.replace import preserved, replaced
 
-pytestmark = pytest.mark.timing
+pytestmark = [pytest.mark.timing, pytest.mark.paper_only]
 ROUNDS = 10
 
 

@@ -36,7 +36,8 @@ FIGURES_DIR = "figures"
 ROBUST_MAX = 0.1
 CRITICAL_MIN = 0.5
 
-MAP_DONORS = {"init": "re-initialisation", "rerandom": "re-randomisation"}  # the donors of the layer maps
+AUDIT_EXPECTATION = "none (audit)"  # an audited network's claims have no expected status
+MAP_DONORS = {"init": "re-initialisation", "rerandom": "re-randomisation", "pretrained": "your pre-trained model"}  # the donors of the layer maps
 FAMILIES = {"O": "Observations", "R": "Reasons", "C": "Criterion (C1)", "M": "Mechanism (M1)", "A": "Recalibration (A1)"}
 
 
@@ -120,9 +121,10 @@ def classify(damage) -> str:
 class RunCollector:
     """Gathers the records of one run (on the pytest controller) and writes them out."""
 
-    def __init__(self, profile: Profile, environment: dict) -> None:
+    def __init__(self, profile: Profile, environment: dict, audit: dict | None = None) -> None:
         self.profile = profile
         self.environment = environment
+        self.audit = audit  # the AuditConfig of an audit of the user's own network
         self.started = time.time()
         self.records: list[dict] = []
         self.fixtures: dict[str, dict] = {}
@@ -154,6 +156,7 @@ class RunCollector:
             "fixtures": sorted(self.fixtures.values(), key=lambda m: m["label"]),
             "trainings": sorted(self.trainings, key=lambda t: t["label"]),
             "records": sorted(self.records, key=lambda r: r["test"]),
+            **({"audit": self.audit} if self.audit else {}),
         }
 
     def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None) -> dict[str, Path]:
@@ -190,8 +193,9 @@ class RunCollector:
         claims = self.of("claim")
         cases = self.of("case")
         trained = sum(1 for m in self.fixtures.values() if m["trained_now"])
+        what = f"audit {self.audit['name']}" if self.audit else f"profile {self.profile.name}"
         lines = [
-            f"profile {self.profile.name}: {len(cases)} replacement cases, {len(claims)} claim checks, "
+            f"{what}: {len(cases)} replacement cases, {len(claims)} claim checks, "
             f"{len(self.fixtures)} fixture networks ({trained} trained in this run, {len(self.fixtures) - trained} from cache)"
         ]
         for obs, items in sorted(_group(claims, "observation").items()):
@@ -242,13 +246,15 @@ class Figures:
 
 def outcome(claim: dict) -> str:
     expected_hold = claim["expected"] == "holds"
+    if claim["expected"] == AUDIT_EXPECTATION:
+        return "holds" if claim["holds"] else "does not hold"
     if claim["holds"]:
         return "holds" if expected_hold else "holds, but expected to fail (flip!)"
     return "does not hold (expected)" if not expected_hold else "does not hold (regression!)"
 
 
 def _surprise(claim: dict) -> bool:
-    return claim["holds"] != (claim["expected"] == "holds")
+    return claim["expected"] != AUDIT_EXPECTATION and claim["holds"] != (claim["expected"] == "holds")
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -359,8 +365,8 @@ def render_markdown(doc: dict, history: dict[str, dict[str, bool]] | None = None
 
 
 def _render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) -> str:
-    env, profile = doc["environment"], doc["profile"]
-    seeds = list(profile.get("seeds") or [])
+    env, profile, audit = doc["environment"], doc["profile"], doc.get("audit")
+    seeds = [audit["seed"]] if audit else list(profile.get("seeds") or [])
     # a case measured with seed None used the profile's first seed
     records = [{**r, "seed": seeds[0]} if "seed" in r and r["seed"] is None and seeds else r for r in doc["records"]]
 
@@ -370,6 +376,7 @@ def _render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) ->
     claims, cases, finetunes = of("claim"), of("case"), of("finetune")
     inventories = of("inventory")
     body = [
+        *_verdict_section(of("verdict")),
         *_summary_section(claims),
         *_family_section("O", claims),
         *_history_section(claims, env, history),
@@ -385,18 +392,21 @@ def _render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) ->
         *_timing_section(of("timing")),
         *_fixtures_section(doc["fixtures"]),
         "## Environment", "", _table(sorted(env.items()), ["what", "value"]), "",
-        "## Profile", "", _table(sorted(profile.items()), ["field", "value"]), "",
+        *(["## Audit", "", _table(sorted(audit.items()), ["key", "value"]), ""] if audit else
+          ["## Profile", "", _table(sorted(profile.items()), ["field", "value"]), ""]),
     ]
+    metric = (f"m is the audit's metric `{audit['metric']}` on its validation data"
+              if audit else "m is Dice for `seg` and SSIM for `ae`")
     head = [
-        f"# reusebench report: profile `{profile['name']}`",
+        f"# reusebench audit: `{audit['name']}`" if audit else f"# reusebench report: profile `{profile['name']}`",
         "",
         f"Run started {doc['started']}, {doc['wall_seconds']:.0f} s; torch {env['torch']} on `{env['device']}` "
         f"({env['device_name']}), {env['workers']} worker(s), seeds {', '.join(map(str, seeds)) or '-'}. "
         f"Records: `{RECORDS_FILE}`; figures: `{FIGURES_DIR}/`.",
         "",
         "**How to read this.** For a target network T, a replacement gives T'; T0 is T's untrained",
-        "initialisation. `damage = (m(T) - m(T')) / (m(T) - m(T0))` on the test split: 0 is harmless,",
-        "1 is as bad as untrained, above 1 worse. m is Dice for `seg` and SSIM for `ae`; the raw",
+        f"initialisation. `damage = (m(T) - m(T')) / (m(T) - m(T0))` on the {'validation data' if audit else 'test split'}: 0 is harmless,",
+        f"1 is as bad as untrained, above 1 worse. {metric}; the raw",
         "change `delta = m(T') - m(T)` stands beside the damage. Where a number is measured on",
         "several seeds, `a ±b` is the mean over seeds ± half the range (max - min) over seeds, and",
         "`x / y` lists the values per seed in seed order. `non-finite`: NaN or infinite (e.g. T no",
@@ -404,6 +414,39 @@ def _render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) ->
         "",
     ]
     return "\n".join([*head, *_contents(body), *body])
+
+
+def _verdict_section(verdicts: list[dict]) -> list[str]:
+    """An audit's answer on one screen: per group and per layer, reuse, reuse after AdaBN, or retrain."""
+    if not verdicts:
+        return []
+    v = verdicts[0]
+    rows = [[g["group"], g["layers"], fmt(g["damage"]), fmt(g["damage_adabn"]), f"**{g['verdict']}**"] for g in v["groups"]]
+    groups = [g["group"] for g in v["groups"]]
+    cells = {(r["layer"], r["group"]): r for r in v["layers"]}
+    layers = list(dict.fromkeys(r["layer"] for r in v["layers"]))
+    short = {"reuse": "reuse", "reuse + AdaBN": "AdaBN", "re-estimate (AdaBN)": "re-est.", "retrain": "RETRAIN", "undefined": "?"}
+    layer_rows = [[f"`{layer}`", *(f"{short[c['verdict']]} {fmt(c['damage'], 2)}" if (c := cells.get((layer, g))) else ""
+                                   for g in groups)] for layer in layers]
+    counts = {k: sum(1 for g in v["groups"] if g["verdict"] == k) for k in ("reuse", "reuse + AdaBN", "re-estimate (AdaBN)", "retrain", "undefined")}
+    return [
+        f"## Verdict: what `{v['name']}` can reuse from your pre-trained model",
+        "",
+        f"Target metric `{v['metric']}` {fmt(v['m_target'])} (its initialisation {fmt(v['m_init'])}). Each parameter group "
+        f"replaced by the pre-trained model's values: **reuse** if damage <= {v['reusable_max']} as is, **reuse + AdaBN** "
+        "if re-estimating the BN statistics on your training data brings it there (for the running statistics "
+        "themselves: **re-estimate (AdaBN)**, do not reuse them), **retrain** otherwise. Groups overlap (weight, bias, "
+        "affine); counts: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ".",
+        "",
+        _table(rows, ["group", "layers", "damage", "damage after AdaBN", "verdict"]),
+        "",
+        "Layer by layer (one layer's group replaced at a time; cell: verdict and damage without AdaBN):",
+        "",
+        _table(layer_rows, ["layer", *groups]),
+        "",
+        "Modules that no group covers are listed under *Parameter groups*; they are not replaced.",
+        "",
+    ]
 
 
 def _summary_section(claims: list[dict]) -> list[str]:
@@ -735,14 +778,15 @@ def _layer_maps_section(cases: list[dict], inventories: list[dict], seeds: Seque
             positions = {c["layer"]: c.get("position") for c in subset}
             labels = layers if scope == "layer" else [f"1..{positions[layer]} up to {layer}" for layer in layers]
             what = "one layer at a time" if scope == "layer" else "cumulative: layers 1..k of the group"
+            groups = _present(GROUPS, (c["group"] for c in subset))
             out += [figures.link(
                 f"layermap-{arch}-{task}{suffix}", f"layer map, {arch} / {task}, {what}", "layer_map",
                 title=f"Damage per layer, {arch} / {task} ({what}; seed {seed}, {subset[0].get('metric')})",
-                rows=labels, columns=list(GROUPS),
-                panels={f"{d} ({MAP_DONORS[d]})": [[cells.get((layer, g, d)) for g in GROUPS] for layer in layers] for d in donors},
+                rows=labels, columns=groups,
+                panels={f"{d} ({MAP_DONORS[d]})": [[cells.get((layer, g, d)) for g in groups] for layer in layers] for d in donors},
             ), ""]
             if scope == "layer":
-                columns = [(g, d) for g in GROUPS for d in donors if any(k[1:] == (g, d) for k in cells)]
+                columns = [(g, d) for g in groups for d in donors if any(k[1:] == (g, d) for k in cells)]
                 rows = [[layer, *(f"{classify(cells[(layer, g, d)])} {fmt(cells[(layer, g, d)], 2)}"
                                   if (layer, g, d) in cells else "" for g, d in columns)] for layer in layers]
                 out += [_table(rows, ["layer", *(f"{g} {d}" for g, d in columns)]), ""]
@@ -766,6 +810,22 @@ def _inventory_section(inventories: list[dict]) -> list[str]:
             f"by BN's mean subtraction in training). Convs that do not: {', '.join(f'`{c}`' for c in not_feeding) or 'none'}.",
             "",
         ]
+        out += _coverage_lines(inv.get("coverage"))
+    return out
+
+
+def _coverage_lines(coverage: dict | None) -> list[str]:
+    """Which module types the groups cover, and the modules with tensors they leave out."""
+    if not coverage:
+        return []
+    covered = "; ".join(f"`{t}` ({', '.join(groups)})" for t, groups in coverage["covered"]) or "none"
+    out = [f"Covered module types: {covered}.", ""]
+    if coverage["uncovered"]:
+        rows = [[f"`{name}`", kind, scalars] for name, kind, scalars in coverage["uncovered"]]
+        out += ["Modules with parameters or buffers that no group covers (never replaced, kept from the target):", "",
+                _table(rows, ["module", "type", "scalars"]), ""]
+    else:
+        out += ["Every module with parameters or buffers is covered by a group.", ""]
     return out
 
 

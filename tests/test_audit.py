@@ -1,0 +1,197 @@
+"""Audits of networks the suite has never seen: the whole battery, no change to the suite."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from fixtures.audit import AuditSpec
+from reusebench.audit import AuditConfig, load_audit, load_checkpoint
+from reusebench.protocol import ConfigError
+
+ROOT = Path(__file__).parents[1]
+
+# A 1-D signal classifier with layer types the paper's networks do not have: Conv1d,
+# BatchNorm1d, GroupNorm, LayerNorm, and a Linear head that no group covers.
+NEVER_SEEN = textwrap.dedent('''
+    import math
+    import torch
+    from torch import nn
+
+    class Tail(nn.Module):
+        def forward(self, x):
+            return x.mean(-1)
+
+    def build():
+        return nn.Sequential(
+            nn.Conv1d(1, 8, 5, padding=2), nn.BatchNorm1d(8), nn.ReLU(),
+            nn.Conv1d(8, 8, 5, padding=2), nn.GroupNorm(2, 8), nn.ReLU(),
+            nn.Conv1d(8, 8, 3, padding=1), nn.LayerNorm([8, 32]), nn.ReLU(),
+            nn.Conv1d(8, 8, 3, padding=1), nn.BatchNorm1d(8), nn.ReLU(),
+            Tail(), nn.Linear(8, 3),
+        )
+
+    def _signals(n, seed, shift):
+        g = torch.Generator().manual_seed(seed)
+        labels = torch.randint(3, (n,), generator=g)
+        t = torch.linspace(0, 1, 32)
+        freq = (labels.float() + 1)[:, None] * 2 * math.pi
+        x = torch.sin(freq * t + shift) + 0.3 * torch.randn(n, 32, generator=g) + shift
+        return x[:, None], labels
+
+    def data():
+        return _signals(192, 1, 0.0), _signals(96, 2, 0.0)
+
+    def images():
+        return (torch.rand(8, 1, 8, 8), torch.zeros(8, dtype=torch.long)), (torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+
+    def other_data():
+        return _signals(192, 3, 0.5), _signals(96, 4, 0.5)
+''')
+
+
+@pytest.fixture
+def never_seen(tmp_path, monkeypatch):
+    (tmp_path / "never_seen_net.py").write_text(NEVER_SEEN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    audit = tmp_path / "audit.toml"
+    audit.write_text(
+        'name = "signals"\nmodel = "never_seen_net:build"\ndata = "never_seen_net:data"\n'
+        'donor_data = "never_seen_net:other_data"\nmetric = "accuracy"\nloss = "cross_entropy"\nsteps = 150\nlr = 0.01\n'
+    )
+    return audit
+
+
+def test_a_model_never_seen_goes_through_the_whole_battery(tmp_path, never_seen, run_suite):
+    result = run_suite(tmp_path, "--audit", str(never_seen), "-n", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    out = tmp_path / "results" / "audit-signals"
+    doc = json.loads((out / "records.json").read_text())
+    records = doc["records"]
+    kinds = {r["kind"] for r in records}
+    assert {"case", "claim", "verdict", "inventory", "rmse_damage", "baseline"} <= kinds
+    claims = {r["observation"] for r in records if r["kind"] == "claim"}
+    assert {"O1", "O2", "O3", "O4", "O4r", "C1"} <= claims <= {"O1", "O2", "O3", "O4", "O4r", "C1", "A1"}, claims
+    verdict = next(r for r in records if r["kind"] == "verdict")
+    assert {g["group"] for g in verdict["groups"]} >= {"bn.running", "conv.weight", "norm.affine"}
+    assert all(g["verdict"] in ("reuse", "reuse + AdaBN", "re-estimate (AdaBN)", "retrain") for g in verdict["groups"])
+    inventory = next(r for r in records if r["kind"] == "inventory")
+    covered = dict((t, g) for t, g in inventory["coverage"]["covered"])
+    assert {"Conv1d", "BatchNorm1d", "GroupNorm", "LayerNorm"} <= set(covered)
+    assert [u[1] for u in inventory["coverage"]["uncovered"]] == ["Linear"]
+    layer_donors = {r["donor"] for r in records if r["kind"] == "case" and r["scope"] == "layer"}
+    assert layer_donors == {"init", "rerandom", "pretrained"}
+    report = (out / "report.md").read_text()
+    assert report.startswith("# reusebench audit: `signals`")
+    assert report.index("## Verdict") < report.index("## Claims summary")
+    assert "| `Linear` |" not in report and "Linear" in report  # listed as not covered
+    assert (out / "figures" / "layermap-signals-audit.png").is_file()
+
+
+def test_the_example_audit_answers_with_a_verdict(tmp_path, run_suite):
+    """The README's example, end to end, as the README runs it."""
+    result = run_suite(tmp_path, "--audit", "examples/shapes_classifier.toml", "-n", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    report = (tmp_path / "results" / "audit-shapes-classifier" / "report.md").read_text()
+    head = report[: report.index("## Claims summary")]
+    assert "## Verdict: what `shapes-classifier` can reuse from your pre-trained model" in head
+    for group in ("bn.running", "bn.affine", "conv.weight", "conv.bias", "norm.affine"):
+        assert f"| {group} " in head, group
+    assert "Linear" in report.split("## Parameter groups")[1], "the uncovered classifier is named"
+    records = json.loads((tmp_path / "results" / "audit-shapes-classifier" / "records.json").read_text())["records"]
+    base = next(r for r in records if r["kind"] == "baseline")
+    assert base["trained"] - base["init"] >= 0.2, "the example's target learned"
+
+
+def options(**kw) -> dict:
+    return {k: None for k in AuditConfig.__dataclass_fields__} | kw
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(model="never_seen_net"), r"model 'never_seen_net' is not an import path of the form 'package.module:function'"),
+        (dict(model="no_such_module:build"), r"model 'no_such_module:build': cannot import 'no_such_module'"),
+        (dict(model="never_seen_net:biuld"), r"'never_seen_net' has no 'biuld'; it has: .*build"),
+        (dict(metric="f1"), r"unknown metric 'f1'; valid choices: accuracy, dice, iou, ssim, psnr, neg_mse"),
+        (dict(loss="hinge"), r"unknown loss 'hinge'; valid choices: cross_entropy, bce, mse"),
+        (dict(data=None), r"an audit needs data"),
+        (dict(steps=0), r"'steps' must be a positive int, got 0"),
+        (dict(target_checkpoint="missing.pt"), r"target_checkpoint 'missing.pt' is not a file"),
+    ],
+)
+def test_bad_audit_options_name_the_value(never_seen, kw, message):
+    base = dict(model="never_seen_net:build", data="never_seen_net:data")
+    with pytest.raises(ConfigError, match=message):
+        load_audit(None, options(**{**base, **kw}), ROOT)
+
+
+def test_audit_file_errors_and_precedence(tmp_path, never_seen):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('modle = "x:y"\n')
+    with pytest.raises(ConfigError, match=r"unknown keys \['modle'\]; valid keys: name, model"):
+        load_audit(str(bad), options(), ROOT)
+    config = load_audit(str(never_seen), options(metric="neg_mse", name="other name"), ROOT)
+    assert (config.metric, config.name, config.steps) == ("neg_mse", "other-name", 150), "options win; names are path-safe"
+    assert load_audit(None, options(), ROOT) is None, "no audit: the paper's battery"
+
+
+def test_a_usage_error_trains_nothing(tmp_path, run_suite):
+    result = run_suite(tmp_path, "--model", "nowhere:build", "--data", "nowhere:data")
+    assert result.returncode == 4
+    assert "model 'nowhere:build': cannot import 'nowhere'" in result.stderr
+
+
+def test_checkpoints_must_fit(tmp_path, never_seen):
+    import never_seen_net
+
+    good, wrong = tmp_path / "good.pt", tmp_path / "wrong.pt"
+    torch.save(never_seen_net.build().state_dict(), good)
+    torch.save(nn.Linear(2, 2).state_dict(), wrong)
+    load_checkpoint(never_seen_net.build(), str(good), "target checkpoint")
+    with pytest.raises(ConfigError, match=r"(?s)target checkpoint '.*wrong.pt' does not fit the model: .*Missing key"):
+        load_checkpoint(never_seen_net.build(), str(wrong), "target checkpoint")
+
+
+def test_an_audit_with_checkpoints_uses_them(tmp_path, never_seen):
+    import never_seen_net
+
+    from fixtures.audit import AuditLab
+    from reusebench.profiles import get_profile
+
+    torch.manual_seed(5)
+    target = never_seen_net.build()
+    path = tmp_path / "target.pt"
+    torch.save({"state_dict": target.state_dict()}, path)
+    config = load_audit(str(never_seen), options(target_checkpoint=str(path)), ROOT)
+    lab = AuditLab(config, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache")
+    fx = lab.fixture(lab.target_spec("signals", "audit"))
+    assert not fx.trained_now
+    assert all(torch.equal(a, b) for a, b in zip(fx.model.state_dict().values(), target.state_dict().values()))
+
+
+def test_trained_audit_networks_are_cached_once(tmp_path, never_seen):
+    from fixtures.audit import AuditLab
+    from reusebench.profiles import get_profile
+
+    config = load_audit(str(never_seen), options(steps=20), ROOT)
+    labs = [AuditLab(config, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache") for _ in range(2)]
+    first, second = (lab.fixture(lab.target_spec("signals", "audit")) for lab in labs)
+    assert first.trained_now and not second.trained_now, "the second lab (another worker) loads"
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()))
+    assert not list((tmp_path / "cache").glob("*.tmp-*")), "no half-written entries"
+    other = load_audit(str(never_seen), options(steps=21), ROOT)
+    assert AuditLab(other, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache").fixture(
+        AuditSpec("signals", "target", 0)).trained_now, "another recipe trains anew"
+
+
+def test_a_model_that_does_not_fit_its_data_is_a_usage_error(tmp_path, never_seen, run_suite):
+    result = run_suite(tmp_path, "--audit", str(never_seen), "--data", "never_seen_net:images")
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "model 'never_seen_net:build' cannot run on data 'never_seen_net:images' inputs of shape (2, 1, 8, 8)" in result.stderr
