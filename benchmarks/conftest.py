@@ -57,8 +57,7 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
         groups = {t.partition("@")[0] for t in obs.terms} if obs else set()
         if obs is None or not groups <= set(sel.groups) or audit and obs.axis != "donor":
             continue
-        # an audit has donors of its own: every one that makes sense for the claim's groups
-        if audit:  # the audit's donors where the claim takes donors of that kind
+        if audit:  # the audit's own donors: those the claim takes, and the user's pre-trained model
             cases = [d for d in sel.donors if (d in obs.cases or d == "pretrained") and all(donor_applies(d, g) for g in groups)]
         else:
             cases = obs.cases
