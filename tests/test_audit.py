@@ -104,6 +104,9 @@ def test_the_example_audit_answers_with_a_verdict(tmp_path, run_suite):
     for group in ("bn.running", "bn.affine", "conv.weight", "conv.bias", "norm.affine"):
         assert f"| {group} " in head, group
     assert "Linear" in report.split("## Parameter groups")[1], "the uncovered classifier is named"
+    # The documented answer (README): the pre-trained kernels must be retrained, BN affine reused.
+    rows = {line.split("|")[1].strip(): line for line in head.splitlines() if line.startswith("| ")}
+    assert "**retrain**" in rows["conv.weight"] and "**reuse**" in rows["bn.affine"], rows
     records = json.loads((tmp_path / "results" / "audit-shapes-classifier" / "records.json").read_text())["records"]
     base = next(r for r in records if r["kind"] == "baseline")
     assert base["trained"] - base["init"] >= 0.2, "the example's target learned"
@@ -195,3 +198,13 @@ def test_a_model_that_does_not_fit_its_data_is_a_usage_error(tmp_path, never_see
     result = run_suite(tmp_path, "--audit", str(never_seen), "--data", "never_seen_net:images")
     assert result.returncode == 4, result.stdout[-2000:]
     assert "model 'never_seen_net:build' cannot run on data 'never_seen_net:images' inputs of shape (2, 1, 8, 8)" in result.stderr
+
+
+def test_verdict_classes():
+    from reusebench.verdict import classify
+
+    assert classify(0.05, 0.9) == "reuse"
+    assert classify(0.5, 0.05) == "reuse + AdaBN"
+    assert classify(0.5, 0.05, running_stats=True) == "re-estimate (AdaBN)"
+    assert classify(0.5, 0.2) == "retrain" and classify(0.5, None) == "retrain"
+    assert classify(float("nan"), 0.0) == "undefined"
