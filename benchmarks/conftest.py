@@ -1,4 +1,10 @@
-"""Parametrization of the benchmark tests from the protocol and ``observations.toml``."""
+"""Parametrization of the benchmark tests from the protocol and ``observations.toml``.
+
+Every parameter is a named object that says which networks it needs (``needs(seeds)``); a
+test parametrized only by arch/task/seed declares what it needs with ``@pytest.mark.networks``
+(default: the targets). After selection, the union of the needs is trained or loaded up
+front, split across the xdist workers.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.lab import Case
-from reusebench.claims import ClaimNotReproduced, ClaimUndefined, Observation, load_observations
-from reusebench.report import AUDIT_EXPECTATION
+from reusebench.claims import AUDIT_EXPECTATION, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
+from reusebench.lab import Case, Need
+from reusebench.plugin.state import state
 from reusebench.protocol import RECALIBRATIONS, REUSE_VARIANTS, ConfigError, donor_applies
 
-# Layer maps: re-initialisation and re-randomisation (Zhang, Bengio, Singer 2019).
-LAYER_MAP_DONORS = ("init", "rerandom")
+# Layer maps: re-initialisation and re-randomisation (Zhang, Bengio, Singer 2019), and an audit's pre-trained model.
+LAYER_MAP_DONORS = ("init", "rerandom", "pretrained")
+LAYER_MAP_SCOPES = ("layer", "prefix")
+
 
 @dataclass(frozen=True)
 class ClaimCase:
@@ -25,32 +33,48 @@ class ClaimCase:
     case: str
     expected: str  # "holds" or "fails", from observations.toml
 
-    @property
-    def donor(self) -> str:
-        return self.case
+    def needs(self, seeds: tuple[int, ...]) -> list[Need]:
+        if self.observation.axis == "variant":  # R1/R2: the fine-tune and its scratch control
+            return [Need(self.arch, self.task, finetune=v) for v in (self.case, "scratch")]
+        return [Need(self.arch, self.task, donor=self.case if self.observation.axis == "donor" else None)]
 
 
+@dataclass(frozen=True)
+class LayerMap:
+    """One layer map: a group replaced layer by layer (or over layers 1..k) from one donor."""
+
+    arch: str
+    task: str
+    group: str
+    donor: str
+    scope: str  # "layer" or "prefix"
+
+    def needs(self, seeds: tuple[int, ...]) -> list[Need]:
+        return [Need(self.arch, self.task, donor=self.donor, seed=seeds[0])]  # layer maps: the first seed
+
+
+@pytest.hookimpl(trylast=True)  # after reusebench.plugin.state has built the state
 def pytest_configure(config: pytest.Config) -> None:
     try:
-        config.reusebench_observations = load_observations(Path(config.getoption("observations")))
+        state(config).observations = load_observations(Path(config.getoption("observations")))
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
 
 
 def _target_group(arch: str, task: str) -> pytest.MarkDecorator:
     # With --dist loadgroup (./dev main passes it), a target network's cases stay on one
-    # worker, which evaluates its baselines once. pytest 9.2 with pytest-xdist 3.8 ignores
-    # the groups (pytest-xdist#1386); the prefetch below keeps cold runs parallel anyway.
+    # worker, which evaluates its reference metrics once. pytest 9.2 with pytest-xdist 3.8
+    # ignores the groups (pytest-xdist#1386); the prefetch below keeps cold runs parallel anyway.
     return pytest.mark.xdist_group(f"{arch}-{task}")
 
 
 def claim_params(config: pytest.Config, ids: list[str]) -> list:
     """pytest params for the claims ``ids`` over the selection, with their expected failures as
     strict xfails (non-strict off the calibrated configuration)."""
-    sel = config.reusebench_selection  # --arch/--task/--donor/--group/--dataset
-    book, profile = config.reusebench_observations, config.reusebench_profile.name
-    calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, config.reusebench_device.type)
-    audit = config.reusebench_audit is not None
+    suite = state(config)
+    sel, book, profile = suite.selection, suite.observations, suite.profile.name  # --arch/--task/--donor/--group/--dataset
+    calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, suite.device.type)
+    audit = suite.audit is not None
     params = []
     for oid in ids:
         obs = book.observations.get(oid)
@@ -82,26 +106,27 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    config = metafunc.config
-    sel = config.reusebench_selection
+    suite = state(metafunc.config)
+    sel = suite.selection
     if "claim_case" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("claims")  # @pytest.mark.claims("O1", ...)
         if marker is None:
             raise pytest.UsageError(f"{metafunc.definition.nodeid}: a claim_case test needs @pytest.mark.claims(...)")
-        book = config.reusebench_observations
-        ids = list(marker.args) or [oid for oid, o in book.observations.items() if o.terms]  # no ids: the damage claims
-        metafunc.parametrize("claim_case", claim_params(config, ids))
+        ids = list(marker.args) or [oid for oid, o in suite.observations.observations.items() if o.terms]  # no ids: the damage claims
+        metafunc.parametrize("claim_case", claim_params(metafunc.config, ids))
     if "layer_map" in metafunc.fixturenames:
-        params = [
-            pytest.param((arch, task, group, donor, scope), marks=_target_group(arch, task), id=f"{arch}-{task}-{group}-{donor}-{scope}")
+        maps = [
+            LayerMap(arch, task, group, donor, scope)
             for arch in sel.archs
             for task in sel.tasks
             for group in sel.groups
-            for donor in (*LAYER_MAP_DONORS, "pretrained")
+            for donor in LAYER_MAP_DONORS
             if donor in sel.donors and donor_applies(donor, group)
-            for scope in ("layer", "prefix")
+            for scope in LAYER_MAP_SCOPES
         ]
-        metafunc.parametrize("layer_map", params)
+        metafunc.parametrize("layer_map", [
+            pytest.param(m, marks=_target_group(m.arch, m.task), id=f"{m.arch}-{m.task}-{m.group}-{m.donor}-{m.scope}") for m in maps
+        ])
     if "battery_case" in metafunc.fixturenames:
         params = [
             pytest.param(
@@ -115,62 +140,63 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for donor in sel.donors
             if donor_applies(donor, group)
             for recal in RECALIBRATIONS
-            for seed in config.reusebench_seeds
+            for seed in suite.seeds
         ]
         metafunc.parametrize("battery_case", params)
     if "seed" in metafunc.fixturenames:
-        metafunc.parametrize("seed", config.reusebench_seeds, ids=lambda s: f"seed{s}")
+        metafunc.parametrize("seed", suite.seeds, ids=lambda s: f"seed{s}")
     if "arch" in metafunc.fixturenames:
         metafunc.parametrize("arch", sel.archs)
     if "task" in metafunc.fixturenames:
         metafunc.parametrize("task", sel.tasks)
 
 
-def _cases_of(item: pytest.Item) -> list[tuple[str, str, str, int | None]]:
-    """The (arch, task, donor, seed) cases a collected test will measure (seed None: every seed)."""
-    params = getattr(item, "callspec", None)
-    params = params.params if params else {}
-    if "claim_case" in params:
-        c = params["claim_case"]
-        if c.observation.axis == "variant":  # R1/R2: the fine-tune and its scratch control
-            return [(c.arch, c.task, f"finetune:{c.case}", None), (c.arch, c.task, "finetune:scratch", None)]
-        return [(c.arch, c.task, c.case if c.observation.axis == "donor" else "init", None)]
-    if "layer_map" in params:
-        arch, task, _, donor, _ = params["layer_map"]
-        return [(arch, task, donor, item.config.reusebench_profile.seeds[0])]  # layer maps: the first seed
+def needs_of(item: pytest.Item, seeds: tuple[int, ...]) -> list[Need]:
+    """The networks a collected test will use, from its parameters or its ``networks`` marker."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    for name in ("claim_case", "layer_map"):
+        if name in params:
+            return params[name].needs(seeds)
     if "battery_case" in params:
         c = params["battery_case"]
-        return [(c.arch, c.task, c.donor, c.seed)]
-    if "arch" in params:  # arch-only tests (timings) work on the segmentation target
-        task, seed = params.get("task", "seg"), params.get("seed")
-        if item.originalname == "test_finetune_runs":
-            return [(params["arch"], task, f"finetune:{v}", seed) for v in REUSE_VARIANTS]
-        return [(params["arch"], task, "init", seed)]
-    return []
+        return [Need(c.arch, c.task, donor=c.donor, seed=c.seed)]
+    if "arch" not in params:
+        return []
+    marker = item.get_closest_marker("networks")
+    kinds = marker.args if marker else ("target",)
+    arch, task, seed = params["arch"], params.get("task", "seg"), params.get("seed")  # arch-only tests: the seg target
+    needs = []
+    for kind in kinds:
+        if kind == "target":
+            needs.append(Need(arch, task, seed=seed))
+        elif kind == "finetunes":
+            needs += [Need(arch, task, finetune=v, seed=seed) for v in REUSE_VARIANTS]
+        else:
+            raise pytest.UsageError(f"{item.nodeid}: unknown networks kind {kind!r}; valid choices: target, finetunes")
+    return needs
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: prefetch only what the selected tests need
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    suite = state(config)
     # An audit leaves out what needs the paper's networks; the paper's battery leaves out the verdict.
-    unwanted = "paper_only" if config.reusebench_audit is not None else "audit_only"
+    unwanted = "paper_only" if suite.audit is not None else "audit_only"
     dropped = [item for item in items if item.get_closest_marker(unwanted)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if not item.get_closest_marker(unwanted)]
-    config.reusebench_cases = sorted({case for item in items for case in _cases_of(item)}, key=repr)
+    suite.needs = list(dict.fromkeys(need for item in items for need in needs_of(item, suite.seeds)))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
-    """Train (or load) every fixture network the selected tests need, split across xdist workers.
+    """Train (or load) every network the selected tests need, split across xdist workers.
 
-    Workers take disjoint shares, so a cold run trains in parallel; the store's file lock
+    Workers take disjoint shares, so a cold run trains in parallel; the cache's file lock
     makes sure that a network is trained once even when two workers ask for it.
     """
-    config = request.config
-    # fine-tunes last: they start from networks of the first round
-    specs = sorted(lab.needed(config.reusebench_cases), key=lambda s: (bool(s.start), s.arch, s.task, s.dataset, s.seed))
-    lab.prefetch(specs, *config.reusebench_worker)
+    suite = state(request.config)
+    lab.prefetch(suite.needs, suite.worker.index, suite.worker.count)
 
 
 @pytest.fixture

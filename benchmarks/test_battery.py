@@ -9,19 +9,19 @@ import math
 
 import pytest
 
-from fixtures.lab import EmptyGroupError
+from reusebench.lab import EmptyGroupError
 from reusebench.protocol import PAPER_GROUPS
 
 
-def test_fixture_learned_without_saturating(arch, task, seed, lab, record, pytestconfig):
+def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite):
     spec = lab.target_spec(arch, task, seed=seed)
-    base = lab.baseline(spec)
-    metric = lab.metric_name(task)
+    base = lab.reference_metrics(spec)
+    metric = lab.networks.metric_name(task)
     trained, init = base["trained"][metric], base["init"][metric]
     record("baseline", {"arch": arch, "task": task, "seed": seed, "metric": metric, "trained": trained, "init": init})
     # Damage divides by m(T) - m(T0): the network must have learned something clear (on the
     # paper's bounded metrics, 0.2; an audited metric may have any scale: it must improve) ...
-    margin = 0.0 if pytestconfig.reusebench_audit else 0.2
+    margin = 0.0 if suite.audit else 0.2
     assert trained - init > margin, f"{spec.label} barely learned: {metric} {init:.3f} -> {trained:.3f}"
     # ... and a segmentation fixture must leave headroom (PROTOCOL: Dice well below 1), or
     # damage to a saturated metric would be invisible. A UNet auto-encoder can learn the
@@ -42,6 +42,7 @@ def test_replacement_case(battery_case, lab, record):
     assert math.isfinite(result["m_target"]) and math.isfinite(result["m_init"])
 
 
+@pytest.mark.networks()  # structure only: untrained networks
 def test_group_inventory(arch, lab, record):
     inventory = lab.inventory(arch)
     record("inventory", inventory)
@@ -50,6 +51,7 @@ def test_group_inventory(arch, lab, record):
 
 
 @pytest.mark.paper_only
+@pytest.mark.networks()
 def test_paper_architecture_structure(arch, lab):
     inventory = lab.inventory(arch)
     assert not inventory["coverage"]["uncovered"], "UNet and PSPNet hold tensors only in convs and BN layers"

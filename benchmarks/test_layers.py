@@ -11,11 +11,12 @@ import math
 
 import pytest
 
-from fixtures.lab import Case, EmptyGroupError
+from reusebench.experiments import kernel_rmse_damage
+from reusebench.lab import Case, EmptyGroupError
 
 
 def test_layer_map(layer_map, lab, record):
-    arch, task, group, donor, scope = layer_map
+    arch, task, group, donor, scope = layer_map.arch, layer_map.task, layer_map.group, layer_map.donor, layer_map.scope
     names = lab.group_layers(arch, group)
     if not names:
         pytest.skip(f"{arch} has no {group!r} tensors")
@@ -39,7 +40,7 @@ def test_c1_kernel_rmse_predicts_layer_damage(claim_case, lab, record, judge):
     c = claim_case
     per_seed = {}
     for seed in lab.seeds:
-        result = lab.rmse_damage(c.arch, c.task, seed, c.case)
+        result = kernel_rmse_damage(lab, c.arch, c.task, seed, c.case)
         record("rmse_damage", result)
         per_seed[seed] = (result["rho"], f"{result['n_layers']} conv layers")
     judge(c, per_seed)

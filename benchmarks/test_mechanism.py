@@ -8,12 +8,14 @@ import statistics
 
 import pytest
 
+from reusebench.experiments import bias_gradients
+
 pytestmark = pytest.mark.paper_only  # uses the paper's training losses
 
 
 def test_bias_gradients(arch, task, seed, lab, record):
     """Record each conv's bias and weight gradients and drift; the split into feeding-BN or not must be real."""
-    result = lab.bias_gradient(arch, task, seed)
+    result = bias_gradients(lab, arch, task, seed)
     record("bias_gradient", result)
     fed = [r for r in result["layers"] if r["feeds_bn"]]
     assert fed and len(fed) < len(result["layers"]), "need convs that feed BN and convs that do not"
@@ -25,7 +27,7 @@ def test_m1_bias_feeding_bn(claim_case, lab, judge):
     c = claim_case
     per_seed = {}
     for seed in lab.seeds:
-        rows = lab.bias_gradient(c.arch, c.task, seed)["layers"]
+        rows = bias_gradients(lab, c.arch, c.task, seed)["layers"]
         fed, free = [r for r in rows if r["feeds_bn"]], [r for r in rows if not r["feeds_bn"]]
         if c.case == "gradient":
             a, b = max(r["grad_abs_max"] for r in fed), max(r["grad_abs_max"] for r in free)

@@ -7,7 +7,7 @@ where an observation is known not to reproduce (strict xfail) live in ``observat
 
 import pytest
 
-from fixtures.lab import Case, EmptyGroupError
+from reusebench.lab import Case, EmptyGroupError
 
 
 @pytest.mark.claims()  # every claim defined by group damages (O1-O4, O4r)

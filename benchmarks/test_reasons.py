@@ -13,14 +13,16 @@ import pytest
 
 pytestmark = pytest.mark.paper_only  # fine-tunes need the paper's tasks
 
+from reusebench.experiments import finetune
 from reusebench.protocol import REUSE_VARIANTS
 
 
+@pytest.mark.networks("finetunes")
 def test_finetune_runs(arch, task, seed, lab, record):
     """Record every fine-tune (learning curves, RMSE ratios) and check that it ran as specified."""
     p = lab.profile
     for variant in REUSE_VARIANTS:
-        run = lab.finetune(arch, task, seed, variant)
+        run = finetune(lab, arch, task, seed, variant)
         record("finetune", run)
         steps = [step for step, _ in run["curve"]]
         assert steps[0] == 0 and steps[-1] == p.finetune_steps, f"{variant}: curve covers steps {steps}"
@@ -34,7 +36,7 @@ def test_r1_reused_start_beats_scratch(claim_case, lab, judge):
     c = claim_case
     per_seed = {}
     for seed in lab.seeds:
-        run, scratch = lab.finetune(c.arch, c.task, seed, c.case), lab.finetune(c.arch, c.task, seed, "scratch")
+        run, scratch = finetune(lab, c.arch, c.task, seed, c.case), finetune(lab, c.arch, c.task, seed, "scratch")
         per_seed[seed] = (run["advantage"], f"{run['metric']} {run['m_test']:.3f} vs scratch {scratch['m_test']:.3f}, full training {run['m_target']:.3f}")
     judge(c, per_seed)
 
@@ -44,7 +46,7 @@ def test_r2_finetune_stays_close_to_the_donor(claim_case, lab, judge):
     c = claim_case
     per_seed = {}
     for seed in lab.seeds:
-        run = lab.finetune(c.arch, c.task, seed, c.case)
+        run = finetune(lab, c.arch, c.task, seed, c.case)
         per_seed[seed] = (
             run["median_ratio"],
             f"scratch control {run['control_median_ratio']:.3f}, donor-to-trained-target {run['donor_to_target_median_ratio']:.3f}",

@@ -6,13 +6,13 @@ asserts that, where O1 holds, recalibration recovers most of the bn.running dama
 
 import pytest
 
-from fixtures.lab import Case, EmptyGroupError
+from reusebench.lab import Case, EmptyGroupError
 
 
 @pytest.mark.claims("A1")
-def test_a1_adabn_recovers_running_stats_damage(claim_case, lab, judge, pytestconfig):
+def test_a1_adabn_recovers_running_stats_damage(claim_case, lab, judge, suite):
     c, claim = claim_case, claim_case.observation
-    given = pytestconfig.reusebench_observations.observations[claim.given]  # O1
+    given = suite.observations.observations[claim.given]  # O1
 
     def damage(group: str, seed: int, recalibration: str = "none") -> float:
         return lab.measure(Case(c.arch, c.task, group, c.case, lab.dataset, recalibration=recalibration, seed=seed))["damage"]

@@ -7,7 +7,6 @@ under xdist; ``pytest benchmarks -m timing`` without xdist uses pytest-benchmark
 import pytest
 import torch
 
-from fixtures.store import build
 from fixtures.training import train_step
 from reusebench.groups import select
 from reusebench.recalibrate import adabn, bn_state_refs
@@ -20,9 +19,9 @@ ROUNDS = 10
 def test_train_step(arch, lab, timed):
     p = lab.profile
     spec = lab.target_spec(arch, "seg")
-    model = build(spec, p).to(lab.device).train()
+    model = lab.networks.fresh(spec).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=p.lr)
-    train = lab.split(spec.dataset, "train")
+    train = lab.networks.split(spec.dataset, "train")
     images, masks = train.images[: p.batch_size].to(lab.device), train.masks[: p.batch_size].to(lab.device)
     timed(lambda: train_step(model, optimiser, "seg", images, masks), rounds=ROUNDS, group="train step")
 
@@ -45,7 +44,7 @@ def test_replace_evaluate_restore(arch, lab, timed):
 
 def test_adabn_recalibration(arch, lab, timed):
     fx = lab.fixture(lab.target_spec(arch, "seg"))
-    train = lab.split(lab.dataset, "train")
+    train = lab.networks.split(lab.dataset, "train")
 
     def recalibrate():
         with preserved(fx.model, bn_state_refs(fx.model)):

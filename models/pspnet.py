@@ -73,7 +73,6 @@ class PSPNet(nn.Module):
         self.ppm = PyramidPooling(c_in, conv_bias=conv_bias)
         self.head = conv_bn_relu(self.ppm.out_channels, c_in, conv_bias=conv_bias)
         self.classifier = nn.Conv2d(c_in, out_channels, 1, bias=conv_bias)
-        self.min_input_multiple = 4
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]

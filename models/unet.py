@@ -36,7 +36,6 @@ class UNet(nn.Module):
             double_conv(2 * chans[i - 1], chans[i - 1], conv_bias=conv_bias) for i in reversed(range(1, depth))
         )
         self.head = nn.Conv2d(chans[0], out_channels, 1, bias=conv_bias)
-        self.min_input_multiple = 2 ** (depth - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [self.inc(x)]

@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reusebench.groups import group_size
 from reusebench.metrics import ae_per_image, seg_per_image
-from reusebench.protocol import ConfigError
+from reusebench.protocol import GROUPS, ConfigError, Selection, parse_names
 
 # The donors of an audit: your pre-trained model, the initialisation (T0), a fresh draw, BN defaults.
 AUDIT_DONORS = ("pretrained", "init", "rerandom", "defaults")
@@ -237,3 +238,39 @@ def per_sample(metric: Callable, outputs: torch.Tensor, targets: torch.Tensor, n
     if scores.numel() != len(targets):
         raise ConfigError(f"metric {name!r} must return one score per sample ({len(targets)}), got {scores.numel()}")
     return scores.numpy()
+
+
+def check_runs(config: AuditConfig, model: nn.Module) -> None:
+    """Fail at start-up, not in every test: the data loads, the model runs on it, the metric scores it."""
+    (train_x, train_y), _ = load_data(config.data, "data")
+    try:
+        with torch.no_grad():
+            outputs = model.eval()(train_x[:2])
+    except Exception as exc:  # noqa: BLE001 - any failure here is a mismatch of model and data
+        raise ConfigError(f"model {config.model!r} cannot run on data {config.data!r} inputs of shape {tuple(train_x[:2].shape)}: {exc}") from None
+    if not isinstance(outputs, torch.Tensor):
+        raise ConfigError(f"model {config.model!r} must return a tensor, got {type(outputs).__name__}")
+    try:
+        per_sample(metric_fn(config.metric), outputs, train_y[:2], config.metric)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"metric {config.metric!r} fails on the model's outputs {tuple(outputs.shape)} and targets {tuple(train_y[:2].shape)}: {exc}") from None
+
+
+def selection(config: AuditConfig, *, donors: str = "", groups: str = "") -> Selection:
+    """What an audit covers: its one network, the donors it has and the groups its modules hold,
+    narrowed by ``--donor`` / ``--group`` (comma-separated; empty: all). Checks that it runs."""
+    model = build(config, config.seed)
+    check_runs(config, model)
+    present = tuple(g for g in GROUPS if group_size(model, g)[0])
+    if not present:
+        raise ConfigError(f"model {config.model!r} holds no conv or normalisation layer: nothing to audit")
+    available = tuple(d for d in AUDIT_DONORS if d != "pretrained" or config.has_donor)
+    return Selection(
+        archs=(config.name,),
+        tasks=("audit",),
+        donors=parse_names(donors, "donor", available, "--donor"),
+        groups=parse_names(groups, "group", present, "--group"),
+        dataset=config.name,
+    )

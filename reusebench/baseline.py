@@ -15,6 +15,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from reusebench.claims import claim_key
+from reusebench.files import atomic_write_text, json_safe, num
 from reusebench.protocol import ConfigError
 
 QUANTITIES = ("m_target", "m_replaced", "m_init", "damage")
@@ -25,13 +27,14 @@ def case_key(r: dict) -> str:
     return "/".join(str(r[k]) for k in ("arch", "task", "dataset", "group", "donor")) + f"/{scope}/{r['recalibration']}/seed{r['seed']}"
 
 
-def claim_key(r: dict) -> str:
-    return "/".join(str(r[k]) for k in ("observation", "arch", "task", "case"))
+def _quantity(value) -> float:
+    """A stored number (``num``: also "nan"/"inf"/"-inf"); garbage raises ValueError or TypeError.
 
-
-def _num(value) -> float:
-    """A number, also from the strings "nan"/"inf"/"-inf" that records.json uses for them."""
-    return float(value)
+    Unlike a record's field, a baseline's quantity is never None: that raises float(None)'s TypeError.
+    """
+    if value is None:
+        raise TypeError("float() argument must be a string or a real number, not 'NoneType'")
+    return num(value)
 
 
 def torch_series(version: str) -> str:
@@ -49,12 +52,12 @@ def from_records(doc: dict) -> dict:
         "torch": env["torch"],
         "device_type": env["device"].split(":")[0],
         "cases": {
-            case_key(r): {q: _num(r[q]) for q in QUANTITIES} | {"metric": r["metric"], "task": r["task"]}
+            case_key(r): {q: _quantity(r[q]) for q in QUANTITIES} | {"metric": r["metric"], "task": r["task"]}
             for r in doc["records"]
             if r["kind"] == "case"
         },
         "claims": {
-            claim_key(r): {"holds": r["holds"], "value": _num(r["value"]), "task": r["task"]}
+            claim_key(r): {"holds": r["holds"], "value": _quantity(r["value"]), "task": r["task"]}
             for r in doc["records"]
             if r["kind"] == "claim"
         },
@@ -156,8 +159,6 @@ def render_drifts(drifts: list[Drift]) -> str:
 
 def write_baseline(directory: Path, current: dict) -> Path:
     """Write ``current`` where ``baseline_path`` will find it; a new torch series gets its own file."""
-    from reusebench.report import atomic_write_text, json_safe
-
     if not current["cases"] and not current["claims"]:
         raise ConfigError("this run measured no case and checked no observation: nothing to put in a baseline")
     path = baseline_path(directory, current["profile"], current["torch"])
@@ -194,9 +195,9 @@ def load_baseline(path: Path) -> dict:
         doc = json.loads(path.read_text())
         for entry in doc["cases"].values():
             for q in QUANTITIES:
-                entry[q] = _num(entry[q])
+                entry[q] = _quantity(entry[q])
         for entry in doc["claims"].values():
-            entry["value"] = _num(entry["value"])
+            entry["value"] = _quantity(entry["value"])
     except FileNotFoundError:
         raise ConfigError(f"no baseline at {path}; create one with --update-baseline") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

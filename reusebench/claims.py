@@ -28,6 +28,13 @@ from reusebench.protocol import (
 
 OPS = {">=": operator.ge, "<=": operator.le}
 
+AUDIT_EXPECTATION = "none (audit)"  # an audited network's claims have no expected status
+
+
+def claim_key(record: dict, keys: tuple[str, ...] = ("observation", "arch", "task", "case")) -> str:
+    """A claim record's name, ``O3/unet/seg/init``: baselines key their claims by it, the report shows it."""
+    return "/".join(str(record[k]) for k in keys)
+
 
 class ClaimNotReproduced(AssertionError):
     """The measured value does not satisfy the observation's threshold."""
@@ -66,10 +73,6 @@ class Observation:
     axis: str = "donor"
     given: str | None = None
     unit: str = "damage"
-
-    @property
-    def donors(self) -> tuple[str, ...]:
-        return self.cases if self.axis == "donor" else ()
 
     def value_of(self, damages: dict[str, float]) -> float:
         return sum(coef * damages[group] for group, coef in self.terms.items())

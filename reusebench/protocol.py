@@ -1,10 +1,11 @@
 """The protocol's names: one source of truth for architectures, tasks, donors, groups, scopes.
 
-See ``../shared/PROTOCOL.md`` and the README for what each name means.
+See ``docs/protocol.md`` for what each name means.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -83,6 +84,17 @@ def other_dataset(dataset: str) -> str:
     return "nuclei" if dataset == "shapes" else "shapes"
 
 
+def derived_seed(seed: int, purpose: str) -> int:
+    """A seed for ``purpose`` derived from a target's ``seed`` (e.g. the ``rerandom`` donor's init)."""
+    return zlib.crc32(f"{purpose}/{seed}".encode()) & 0x7FFFFFFF
+
+
+def parse_names(text: str, kind: str, choices: tuple[str, ...], option: str) -> tuple[str, ...]:
+    """Comma-separated names from ``option`` (empty: all ``choices``), each checked against ``choices``."""
+    picked = [n.strip() for n in text.split(",") if n.strip()]
+    return tuple(check_choice(kind, n, choices, option) for n in picked) if text else choices
+
+
 def donor_applies(donor: str, group: str) -> bool:
     """Whether ``donor`` makes sense for ``group``: the BN defaults donor serves BN groups only."""
     check_choice("donor", donor, DONORS)
@@ -103,17 +115,10 @@ class Selection:
     @classmethod
     def parse(cls, *, archs: str = "", tasks: str = "", donors: str = "", groups: str = "", dataset: str = "shapes") -> "Selection":
         """Comma-separated names (empty: all), each checked against the protocol's choices."""
-
-        def names(text: str, kind: str, choices: tuple[str, ...], option: str) -> tuple[str, ...]:
-            if not text:
-                return choices
-            picked = [n.strip() for n in text.split(",") if n.strip()]
-            return tuple(check_choice(kind, n, choices, option) for n in picked)
-
         return cls(
-            names(archs, "architecture", ARCHITECTURES, "--arch"),
-            names(tasks, "task", TASKS, "--task"),
-            names(donors, "donor", PAPER_DONORS, "--donor"),
-            names(groups, "parameter group", PAPER_GROUPS, "--group"),
+            parse_names(archs, "architecture", ARCHITECTURES, "--arch"),
+            parse_names(tasks, "task", TASKS, "--task"),
+            parse_names(donors, "donor", PAPER_DONORS, "--donor"),
+            parse_names(groups, "parameter group", PAPER_GROUPS, "--group"),
             check_choice("dataset", dataset, DATASETS, "--dataset"),
         )

@@ -52,6 +52,23 @@ def stats_of(data: list[float]) -> dict:
     return {**stats.as_dict(), "data": list(data), "iterations": 1}
 
 
+def time_call(bench, fn: Callable[[], object], *, rounds: int, warmup: int, group: str | None, extra_info: dict) -> tuple[dict, str]:
+    """Time ``fn``: (statistics in pytest-benchmark's format, who measured).
+
+    ``bench`` is pytest-benchmark's ``benchmark`` fixture. Enabled (no xdist), it measures
+    with its full statistics and reporting; disabled (under xdist), it runs ``fn`` once (the
+    first warm-up call, which also marks the fixture used) and the same statistics are
+    computed here.
+    """
+    if bench.enabled:
+        bench.group = group
+        bench.extra_info.update(extra_info)
+        bench.pedantic(fn, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        return {**bench.stats.stats.as_dict(), "data": list(bench.stats.stats.data), "iterations": 1}, "pytest-benchmark"
+    bench.pedantic(fn, rounds=1, iterations=1)
+    return stats_of(measure(fn, rounds=rounds, warmup=max(warmup - 1, 0))), "reusebench"
+
+
 def entry(*, name: str, fullname: str, group: str | None, params: dict | None, stats: dict, extra_info: dict, rounds: int) -> dict:
     """One benchmark, shaped like an entry of pytest-benchmark's ``benchmarks`` list."""
     return {

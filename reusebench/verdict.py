@@ -13,7 +13,7 @@ import math
 REUSABLE_MAX = 0.1
 
 
-def classify(damage_none: float, damage_adabn: float | None, running_stats: bool = False) -> str:
+def audit_verdict(damage_none: float, damage_adabn: float | None, running_stats: bool = False) -> str:
     """``running_stats``: the group is BN running statistics, which AdaBN does not keep but
     re-estimates, so "reuse + AdaBN" reads "re-estimate" for them."""
     if not math.isfinite(damage_none):

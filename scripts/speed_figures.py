@@ -32,10 +32,11 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fixtures.lab import Lab  # noqa: E402
+from fixtures.networks import PaperNetworks  # noqa: E402
 from fixtures.store import FixtureStore, build  # noqa: E402
 from fixtures.training import train_step  # noqa: E402
 from reusebench.groups import select  # noqa: E402
+from reusebench.lab import Lab  # noqa: E402
 from reusebench.profiles import get_profile  # noqa: E402
 from reusebench.replace import replaced  # noqa: E402
 
@@ -70,7 +71,7 @@ def replacement_overhead(lab: Lab, arch: str) -> float:
 def training_step_ratio(lab: Lab, arch: str, steps: int = 20) -> float:
     p = lab.profile
     spec = lab.target_spec(arch, "seg")
-    train = lab.split(spec.dataset, "train")
+    train = lab.networks.split(spec.dataset, "train")
     x, y = train.images[: p.batch_size], train.masks[: p.batch_size]
     suite_model, hand_model = build(spec, p), build(spec, p)
     suite_opt = torch.optim.Adam(suite_model.parameters(), lr=p.lr)
@@ -116,7 +117,7 @@ def main() -> int:
     profile = get_profile("smoke")
     torch.set_num_threads(1)  # as one of two xdist workers on a 2-core machine
     with tempfile.TemporaryDirectory() as tmp:
-        lab = Lab(FixtureStore(Path(os.environ.get("REUSEBENCH_CACHE_DIR", Path(tmp) / "cache")), profile, torch.device("cpu")))
+        lab = Lab(PaperNetworks(FixtureStore(Path(os.environ.get("REUSEBENCH_CACHE_DIR", Path(tmp) / "cache")), profile, torch.device("cpu"))))
         for arch in ("unet", "pspnet"):
             print(f"1. {arch}: replace + evaluate + restore / evaluate = {replacement_overhead(lab, arch):.3f}   (target <= 1.05)")
         for arch in ("unet", "pspnet"):

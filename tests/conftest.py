@@ -1,4 +1,4 @@
-"""Shared fixtures for the unit tests: a tiny profile and a throwaway checkpoint store."""
+"""Shared fixtures for the unit tests: one tiny profile, a throwaway checkpoint store, the suite in a subprocess."""
 
 from __future__ import annotations
 
@@ -10,18 +10,30 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.lab import Lab
+from fixtures.networks import PaperNetworks
 from fixtures.store import FixtureStore
+from reusebench.lab import Lab
 from reusebench.profiles import get_profile
+
+ROOT = Path(__file__).parents[1]
+# The smoke profile shrunk until a fixture network trains in about a second, yet learns:
+# the one definition, used in process (`tiny`) and on the command line (`--set`, `run_suite`).
+TINY = {
+    "image_size": "16", "n_train": "16", "n_val": "8", "n_test": "8", "width": "4", "depth": "2", "batch_size": "8",
+    "steps": "60", "lr": "0.01", "eval_batch_size": "8", "log_every": "10",
+    "finetune_n": "8", "finetune_steps": "10", "finetune_eval_every": "5",
+}
 
 
 @pytest.fixture(scope="session")
 def tiny():
-    """A profile small enough that a fixture network trains in about a second, yet learns."""
-    return get_profile("smoke").replace(
-        image_size=16, n_train=16, n_val=8, n_test=8, width=4, depth=2, batch_size=8, steps=60, lr=0.01,
-        eval_batch_size=8, log_every=10, finetune_n=8, finetune_steps=10, finetune_eval_every=5,
-    )
+    return get_profile("smoke", TINY)
+
+
+@pytest.fixture
+def tiny_overrides() -> list[str]:
+    """The tiny profile as the --set overrides that ``run_suite`` passes."""
+    return [f"{field}={value}" for field, value in TINY.items()]
 
 
 @pytest.fixture
@@ -31,30 +43,45 @@ def store(tmp_path, tiny):
 
 @pytest.fixture
 def tiny_lab(store):
-    return Lab(store)
+    return Lab(PaperNetworks(store))
 
 
-ROOT = Path(__file__).parents[1]
-TINY = ["image_size=16", "n_train=16", "n_val=8", "n_test=8", "width=4", "depth=2", "batch_size=8", "steps=60", "lr=0.01",
-        "finetune_n=8", "finetune_steps=10", "finetune_eval_every=5"]
+def _suite_args(tmp_path: Path, tiny_overrides: list[str], args: tuple[str, ...]) -> list[str]:
+    """``pytest benchmarks`` on the tiny profile, in a throwaway cache and results directory."""
+    sets = [arg for field in tiny_overrides for arg in ("--set", field)]
+    cmd = [str(ROOT / "benchmarks"), "-p", "no:cacheprovider", "-q", *sets, *args]
+    for option, default in (("--cache-dir", tmp_path / "cache"), ("--results-dir", tmp_path / "results")):
+        if option not in args:
+            cmd += [option, str(default)]
+    return cmd
 
 
 @pytest.fixture
-def tiny_overrides() -> list[str]:
-    """The --set overrides run_suite passes."""
-    return list(TINY)
+def inline_suite(pytester, monkeypatch, tiny_overrides):
+    """Run ``pytest benchmarks`` in this process (pytester): for options, collection and start-up errors.
+
+    Returns pytester's ``RunResult`` (``ret``, ``outlines``, ``errlines``). Runs that train
+    and spread over xdist workers use ``run_suite`` instead.
+    """
+    for key in [k for k in os.environ if k.startswith("REUSEBENCH_")]:
+        monkeypatch.delenv(key)
+    threads = torch.get_num_threads()
+
+    def run(tmp_path: Path, *args: str):
+        try:
+            return pytester.runpytest_inprocess(*_suite_args(tmp_path, tiny_overrides, args))
+        finally:
+            torch.set_num_threads(threads)  # the plugin sets the CPU threads of the process it configures
+
+    return run
 
 
 @pytest.fixture
-def run_suite():
-    """Run ``pytest benchmarks`` on tiny fixture networks in a subprocess, in a throwaway cache."""
+def run_suite(tiny_overrides):
+    """Run ``pytest benchmarks`` on the tiny profile in a subprocess (xdist runs, runs that train)."""
 
     def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-        sets = [arg for field in TINY for arg in ("--set", field)]
-        cmd = [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider", "-q", *sets, *args]
-        for option, default in (("--cache-dir", tmp_path / "cache"), ("--results-dir", tmp_path / "results")):
-            if option not in args:
-                cmd += [option, str(default)]
+        cmd = [sys.executable, "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, args)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
         return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from fixtures.audit import AuditSpec
+from fixtures.audit import AuditNetworks, AuditSpec
 from reusebench.audit import AuditConfig, load_audit, load_checkpoint
 from reusebench.protocol import ConfigError
 
@@ -145,10 +145,10 @@ def test_audit_file_errors_and_precedence(tmp_path, never_seen):
     assert load_audit(None, options(), ROOT) is None, "no audit: the paper's battery"
 
 
-def test_a_usage_error_trains_nothing(tmp_path, run_suite):
-    result = run_suite(tmp_path, "--model", "nowhere:build", "--data", "nowhere:data")
-    assert result.returncode == 4
-    assert "model 'nowhere:build': cannot import 'nowhere'" in result.stderr
+def test_a_usage_error_trains_nothing(tmp_path, inline_suite):
+    result = inline_suite(tmp_path, "--model", "nowhere:build", "--data", "nowhere:data")
+    assert result.ret == 4
+    assert "model 'nowhere:build': cannot import 'nowhere'" in "\n".join(result.errlines)
 
 
 def test_checkpoints_must_fit(tmp_path, never_seen):
@@ -165,7 +165,6 @@ def test_checkpoints_must_fit(tmp_path, never_seen):
 def test_an_audit_with_checkpoints_uses_them(tmp_path, never_seen):
     import never_seen_net
 
-    from fixtures.audit import AuditLab
     from reusebench.profiles import get_profile
 
     torch.manual_seed(5)
@@ -173,38 +172,37 @@ def test_an_audit_with_checkpoints_uses_them(tmp_path, never_seen):
     path = tmp_path / "target.pt"
     torch.save({"state_dict": target.state_dict()}, path)
     config = load_audit(str(never_seen), options(target_checkpoint=str(path)), ROOT)
-    lab = AuditLab(config, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache")
-    fx = lab.fixture(lab.target_spec("signals", "audit"))
+    networks = AuditNetworks(config, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache")
+    fx = networks.fixture(networks.target_spec("signals", "audit"))
     assert not fx.trained_now
     assert all(torch.equal(a, b) for a, b in zip(fx.model.state_dict().values(), target.state_dict().values()))
 
 
 def test_trained_audit_networks_are_cached_once(tmp_path, never_seen):
-    from fixtures.audit import AuditLab
     from reusebench.profiles import get_profile
 
     config = load_audit(str(never_seen), options(steps=20), ROOT)
-    labs = [AuditLab(config, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache") for _ in range(2)]
-    first, second = (lab.fixture(lab.target_spec("signals", "audit")) for lab in labs)
-    assert first.trained_now and not second.trained_now, "the second lab (another worker) loads"
+    providers = [AuditNetworks(config, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache") for _ in range(2)]
+    first, second = (p.fixture(p.target_spec("signals", "audit")) for p in providers)
+    assert first.trained_now and not second.trained_now, "the second provider (another worker) loads"
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()))
-    assert not list((tmp_path / "cache").glob("*.tmp-*")), "no half-written entries"
+    assert not list((tmp_path / "cache").rglob(".tmp-*")), "no half-written entries"
     other = load_audit(str(never_seen), options(steps=21), ROOT)
-    assert AuditLab(other, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache").fixture(
+    assert AuditNetworks(other, get_profile("smoke"), torch.device("cpu"), tmp_path / "cache").fixture(
         AuditSpec("signals", "target", 0)).trained_now, "another recipe trains anew"
 
 
-def test_a_model_that_does_not_fit_its_data_is_a_usage_error(tmp_path, never_seen, run_suite):
-    result = run_suite(tmp_path, "--audit", str(never_seen), "--data", "never_seen_net:images")
-    assert result.returncode == 4, result.stdout[-2000:]
-    assert "model 'never_seen_net:build' cannot run on data 'never_seen_net:images' inputs of shape (2, 1, 8, 8)" in result.stderr
+def test_a_model_that_does_not_fit_its_data_is_a_usage_error(tmp_path, never_seen, inline_suite):
+    result = inline_suite(tmp_path, "--audit", str(never_seen), "--data", "never_seen_net:images")
+    assert result.ret == 4, "\n".join(result.outlines[-40:])
+    assert "model 'never_seen_net:build' cannot run on data 'never_seen_net:images' inputs of shape (2, 1, 8, 8)" in "\n".join(result.errlines)
 
 
 def test_verdict_classes():
-    from reusebench.verdict import classify
+    from reusebench.verdict import audit_verdict
 
-    assert classify(0.05, 0.9) == "reuse"
-    assert classify(0.5, 0.05) == "reuse + AdaBN"
-    assert classify(0.5, 0.05, running_stats=True) == "re-estimate (AdaBN)"
-    assert classify(0.5, 0.2) == "retrain" and classify(0.5, None) == "retrain"
-    assert classify(float("nan"), 0.0) == "undefined"
+    assert audit_verdict(0.05, 0.9) == "reuse"
+    assert audit_verdict(0.5, 0.05) == "reuse + AdaBN"
+    assert audit_verdict(0.5, 0.05, running_stats=True) == "re-estimate (AdaBN)"
+    assert audit_verdict(0.5, 0.2) == "retrain" and audit_verdict(0.5, None) == "retrain"
+    assert audit_verdict(float("nan"), 0.0) == "undefined"

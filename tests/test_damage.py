@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from fixtures.lab import Case, whole_state_refs
+from reusebench.lab import Case, whole_state_refs
 from reusebench.groups import select
 from reusebench.metrics import ae_metrics, damage, seg_metrics
 from reusebench.protocol import PRIMARY_METRIC
@@ -43,7 +43,7 @@ def test_noop_replacement_has_zero_damage(tiny_lab, arch, task):
     spec = tiny_lab.target_spec(arch, task, "nuclei")
     fx = tiny_lab.fixture(spec)
     own = {k: v.clone() for k, v in fx.model.state_dict().items()}
-    base = tiny_lab.baseline(spec)
+    base = tiny_lab.reference_metrics(spec)
     metric = PRIMARY_METRIC[task]
     with replaced(fx.model, own, whole_state_refs(fx.model)):
         after = tiny_lab.evaluate(fx.model, task, "nuclei")
@@ -54,7 +54,7 @@ def test_noop_replacement_has_zero_damage(tiny_lab, arch, task):
 def test_whole_network_by_its_initialisation_has_damage_one(tiny_lab, arch, task):
     spec = tiny_lab.target_spec(arch, task, "nuclei")
     fx = tiny_lab.fixture(spec)
-    base = tiny_lab.baseline(spec)
+    base = tiny_lab.reference_metrics(spec)
     metric = PRIMARY_METRIC[task]
     assert base["trained"][metric] > base["init"][metric], "the tiny network must learn for damage to be defined"
     every_group = [r for g in ("conv.weight", "conv.bias", "bn.affine", "bn.running") for r in select(fx.model, g)]

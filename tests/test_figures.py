@@ -5,8 +5,8 @@ import matplotlib.image
 import pytest
 from PIL import Image
 
-from reusebench import figures
 from reusebench.protocol import GROUPS
+from reusebench.report import figures
 
 
 def read(path):

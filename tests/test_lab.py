@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from fixtures.lab import Case
+from reusebench.experiments import finetune
+from reusebench.lab import Case, Need
 from fixtures.store import FixtureSpec
 from reusebench.groups import select
 from reusebench.protocol import ConfigError
@@ -13,14 +14,14 @@ from reusebench.protocol import ConfigError
 
 def test_every_seed_is_a_target_with_the_next_as_its_independent_donor(tiny_lab):
     target = tiny_lab.target_spec("unet", "seg", seed=1)
-    assert tiny_lab.donor_spec(target, "other_seed").seed == 0, "cyclic"
-    assert tiny_lab.donor_spec(target, "other_task").seed == 1, "the other task shares the seed (and the init)"
-    needed = tiny_lab.needed([("unet", "seg", "other_seed", None)])
+    assert tiny_lab.networks.donor_spec(target, "other_seed").seed == 0, "cyclic"
+    assert tiny_lab.networks.donor_spec(target, "other_task").seed == 1, "the other task shares the seed (and the init)"
+    needed = tiny_lab.networks.needed([Need("unet", "seg", donor="other_seed")])
     assert {s.seed for s in needed} == {0, 1}
 
 
 def test_fine_tunes_come_after_the_networks_they_start_from(tiny_lab):
-    needed = tiny_lab.needed([("unet", "ae", "finetune:conv", None)])
+    needed = tiny_lab.networks.needed([Need("unet", "ae", finetune="conv")])
     starts = [s for s in needed if s.start]
     assert starts and needed[-len(starts):] == starts
     assert FixtureSpec("unet", "seg", "shapes", 0) in needed, "the other task's network is the start"
@@ -63,11 +64,11 @@ def test_a_fine_tune_starts_from_the_donor_groups_it_names(tiny_lab, store):
     for key, value in start.items():
         expected = donor[key] if key in convs else scratch_init[key]
         assert torch.equal(value, expected.cpu()), key
-    run = tiny_lab.finetune("unet", "seg", 0, "conv")
+    run = finetune(tiny_lab, "unet", "seg", 0, "conv")
     p = tiny_lab.profile
     assert [s for s, _ in run["curve"]] == list(range(0, p.finetune_steps + 1, p.finetune_eval_every))
     assert run["donor"] == "other_task" and len(run["rmse_layers"]) == len(tiny_lab.group_layers("unet", "conv.weight"))
-    scratch = tiny_lab.finetune("unet", "seg", 0, "scratch")
+    scratch = finetune(tiny_lab, "unet", "seg", 0, "scratch")
     gain = run["m_target"] - run["m_init"]
     assert run["advantage"] == pytest.approx((run["m_test"] - scratch["m_test"]) / gain)
 

@@ -1,4 +1,5 @@
-"""The pytest wiring end to end, in a subprocess: options, xdist, records, report, strict xfails."""
+"""The pytest wiring end to end: options and start-up errors in process (pytester); xdist, records,
+report and strict xfails in a subprocess."""
 
 from __future__ import annotations
 
@@ -22,35 +23,37 @@ import pytest
         (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
     ],
 )
-def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, run_suite, args, message):
-    result = run_suite(tmp_path, *args)
-    assert result.returncode == 4, result.stdout + result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, inline_suite, args, message):
+    result = inline_suite(tmp_path, *args)
+    stderr = "\n".join(result.errlines)
+    assert result.ret == 4, "\n".join(result.outlines) + stderr
+    assert message in stderr
+    assert "Traceback" not in stderr
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir()), "nothing trained"
 
 
-def test_bad_observations_file_is_a_usage_error(tmp_path, run_suite):
+def test_bad_observations_file_is_a_usage_error(tmp_path, inline_suite):
     bad = tmp_path / "observations.toml"
     bad.write_text('[observation.X]\nstatement = "s"\nterms = { "conv.bias" = 1.0 }\nop = ">="\nthreshold = 0.1\ncases = ["defaults"]\nwhy = "w"\n')
-    result = run_suite(tmp_path, "--observations", str(bad))
-    assert result.returncode == 4
-    assert "observations.toml [observation.X]: donor 'defaults' makes no sense for group 'conv.bias'" in result.stderr
+    result = inline_suite(tmp_path, "--observations", str(bad))
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*observations.toml [[]observation.X[]]: donor 'defaults' makes no sense for group 'conv.bias'*"])
 
 
-def test_unwritable_directories_are_usage_errors(tmp_path, run_suite):
+def test_unwritable_directories_are_usage_errors(tmp_path, inline_suite):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    result = run_suite(tmp_path, "--results-dir", str(blocker / "results"))
-    assert result.returncode == 4
-    assert f"the results directory '{blocker / 'results' / 'smoke'}' is not writable" in result.stderr
-    assert "choose another with --results-dir" in result.stderr
+    result = inline_suite(tmp_path, "--results-dir", str(blocker / "results"))
+    stderr = "\n".join(result.errlines)
+    assert result.ret == 4
+    assert f"the results directory '{blocker / 'results' / 'smoke'}' is not writable" in stderr
+    assert "choose another with --results-dir" in stderr
 
 
-def test_selection_options_narrow_the_run(tmp_path, run_suite):
-    result = run_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--group", "conv.bias", "--donor", "init,other_seed")
-    assert result.returncode == 0, result.stderr
-    ids = [line for line in result.stdout.splitlines() if "::" in line]
+def test_selection_options_narrow_the_run(tmp_path, inline_suite):
+    result = inline_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--group", "conv.bias", "--donor", "init,other_seed")
+    assert result.ret == 0, "\n".join(result.errlines)
+    ids = [line for line in result.outlines if "::" in line]
     assert ids and all("pspnet" in i and "unet" not in i and "-seg" not in i for i in ids)
     assert "benchmarks/test_observations.py::test_observation[O4-pspnet-ae-init]" in ids
     assert not any("O1" in i or "O3" in i for i in ids), "observations on unselected groups are left out"

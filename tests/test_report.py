@@ -7,9 +7,10 @@ import pytest
 from PIL import Image
 
 from reusebench import report as report_module
+from reusebench.files import atomic_write_text
 from reusebench.profiles import get_profile
 from reusebench.protocol import BN_GROUPS, CONV_GROUPS
-from reusebench.report import RunCollector, atomic_write_text, classify, render_markdown
+from reusebench.report import Figures, RunCollector, layer_class, render
 
 ENV = {"torch": "x", "device": "cpu", "device_name": "cpu", "workers": 1}
 CONVS, BNS = ["enc.0", "enc.3", "out"], ["enc.1", "enc.4"]
@@ -213,7 +214,7 @@ def test_figures_are_written_linked_readable_and_atomic(tmp_path):
 
 
 def test_report_renders_the_same_from_reloaded_json(written):
-    reloaded = render_markdown(json.loads(written["records"].read_text()))
+    reloaded = render(json.loads(written["records"].read_text()), {}, Figures())
     original = written["report"].read_text()
     cut = "## Profile"  # seeds: a tuple in memory, a list in JSON
     assert reloaded[:reloaded.index(cut)] == original[:original.index(cut)]
@@ -221,7 +222,7 @@ def test_report_renders_the_same_from_reloaded_json(written):
 
 
 def test_a_figure_that_fails_to_draw_is_reported_not_fatal(tmp_path, monkeypatch):
-    from reusebench import figures
+    from reusebench.report import figures
 
     def broken(path, **kwargs):
         raise ValueError("boom")
@@ -239,7 +240,7 @@ def test_layer_rows_follow_position_without_an_inventory():
     c = collector()
     for r in layer_cases():
         c.add(r)
-    text = render_markdown(c.document())
+    text = render(c.document(), {}, Figures())
     maps = text[text.index("## Layer maps"):]
     # positions 1, 1, 2, 2, 3: conv and BN interleave by position, then by name
     assert [maps.index(f"| {name} ") for name in ("enc.0", "enc.1", "enc.3", "enc.4", "out")] == sorted(
@@ -252,14 +253,14 @@ def test_a_case_without_a_seed_counts_as_the_first_seed():
     c.add(case("conv.weight", "init", 0.4, seed=None))
     c.add(case("conv.weight", "init", 0.5, seed=1))
     c.add(case("conv.bias", "init", 0.05, seed=None, scope="layer", layer="enc.0", position=1))
-    text = render_markdown(c.document())
+    text = render(c.document(), {}, Figures())
     assert "0.450 ±0.050 (-0.270)" in text and "2 seeds (0, 1)" in text
     assert "robust 0.05" in text and "seed 0." in text
 
 
-def test_classify_thresholds():
+def test_layer_class_thresholds():
     assert report_module.ROBUST_MAX == 0.1 and report_module.CRITICAL_MIN == 0.5
-    assert [classify(v) for v in (0.1, 0.2, 0.5, "nan", math.inf, -0.2)] == [
+    assert [layer_class(v) for v in (0.1, 0.2, 0.5, "nan", math.inf, -0.2)] == [
         "robust", "intermediate", "critical", "non-finite", "non-finite", "robust"]
 
 
@@ -268,7 +269,7 @@ def test_summary_lines_and_history_use_the_case():
     lines = c.summary_lines()
     assert "  R2: holds in 0/1; not in unet/seg/all" in lines
     assert any("differ from observations.toml" in line for line in lines)
-    text = render_markdown(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": False}})
+    text = render(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": False}}, Figures())
     assert "Rows whose status differs between versions: O3/unet/seg/init." in text
     assert "observation/arch/task/case" in text
 

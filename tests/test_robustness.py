@@ -17,8 +17,10 @@ import torch
 from filelock import FileLock
 
 import models
-from fixtures.lab import Case, EmptyGroupError, Lab
-from fixtures.store import CorruptEntryWarning, FixtureSpec, FixtureStore, UntrustedCheckpointError, file_sha256
+from fixtures.cache import CorruptEntryWarning, UntrustedCheckpointError, file_sha256
+from fixtures.networks import PaperNetworks
+from fixtures.store import FixtureSpec, FixtureStore
+from reusebench.lab import Case, EmptyGroupError, Lab
 from reusebench.replace import state_digest
 
 ROOT = Path(__file__).parents[1]
@@ -35,20 +37,20 @@ STORE_SNIPPET = """
     import sys, torch
     from fixtures.store import FixtureStore, FixtureSpec
     from reusebench.profiles import get_profile
-    tiny = get_profile("smoke").replace(image_size=16, n_train=16, n_val=8, n_test=8, width=4, depth=2,
-                                        batch_size=8, steps={steps}, lr=0.01, eval_batch_size=8, log_every=1,
-                                        finetune_n=8)
+    tiny = get_profile("smoke", {overrides!r})
     store = FixtureStore(sys.argv[1] if len(sys.argv) > 1 else {root!r}, tiny, torch.device("cpu"), progress={progress})
 """
 
 
-def store_code(root: Path, steps: int = 60, progress: str = "None") -> str:
-    return textwrap.dedent(STORE_SNIPPET).format(steps=steps, root=str(root), progress=progress)
+def store_code(root: Path, tiny_overrides: list[str], steps: int = 60, progress: str = "None") -> str:
+    """A fresh interpreter's store on the tiny profile, with ``steps`` and a progress line per step."""
+    overrides = {**dict(o.split("=", 1) for o in tiny_overrides), "steps": str(steps), "log_every": "1"}
+    return textwrap.dedent(STORE_SNIPPET).format(overrides=overrides, root=str(root), progress=progress)
 
 
-def test_sigkill_during_training_leaves_no_entry_and_the_next_run_retrains(tmp_path, tiny):
+def test_sigkill_during_training_leaves_no_entry_and_the_next_run_retrains(tmp_path, tiny, tiny_overrides):
     started = tmp_path / "started"
-    code = store_code(tmp_path, steps=100000, progress=f"lambda m: open({str(started)!r}, 'w').write(m)")
+    code = store_code(tmp_path, tiny_overrides, steps=100000, progress=f"lambda m: open({str(started)!r}, 'w').write(m)")
     proc = python(code + "\nstore.get(FixtureSpec('unet', 'ae', 'nuclei', 0))\n")
     deadline = time.time() + 60
     while not started.exists() and time.time() < deadline and proc.poll() is None:
@@ -100,8 +102,8 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path, tiny):
     assert not marker.exists(), "the pickled code must not have run"
 
 
-def test_four_workers_asking_at_once_train_once_and_agree(tmp_path):
-    code = store_code(tmp_path) + textwrap.dedent("""
+def test_four_workers_asking_at_once_train_once_and_agree(tmp_path, tiny_overrides):
+    code = store_code(tmp_path, tiny_overrides) + textwrap.dedent("""
         from reusebench.replace import state_digest
         fx = store.get(FixtureSpec('unet', 'ae', 'nuclei', 0))
         print(fx.trained_now, state_digest(fx.model))
@@ -153,19 +155,19 @@ class NoNorm(torch.nn.Module):
 
 def test_network_without_batchnorm_skips_bn_groups_with_a_reason(tmp_path, tiny, monkeypatch):
     monkeypatch.setitem(models.MODELS, "unet", NoNorm)
-    lab = Lab(FixtureStore(tmp_path, tiny, torch.device("cpu")), dataset="nuclei")
+    lab = Lab(PaperNetworks(FixtureStore(tmp_path, tiny, torch.device("cpu")), dataset="nuclei"))
     with pytest.raises(EmptyGroupError, match="has no 'bn.running' tensors \\(no BatchNorm layers\\)"):
         lab.measure(Case("unet", "ae", "bn.running", "init", "nuclei"))
     assert lab.measure(Case("unet", "ae", "conv.weight", "init", "nuclei"))["restored_exactly"]
 
 
 def test_non_finite_results_are_recorded_not_crashed_on(tiny_lab, monkeypatch):
-    real = tiny_lab.donor_state
+    real = tiny_lab.networks.donor_state
 
     def poisoned(target, donor):
         return {k: torch.full_like(v, math.inf) if v.is_floating_point() else v for k, v in real(target, donor).items()}
 
-    monkeypatch.setattr(tiny_lab, "donor_state", poisoned)
+    monkeypatch.setattr(tiny_lab.networks, "donor_state", poisoned)
     fx = tiny_lab.fixture(tiny_lab.target_spec("unet", "ae", "nuclei"))
     before = state_digest(fx.model)
     record = tiny_lab.measure(Case("unet", "ae", "conv.weight", "init", "nuclei"))

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import fixtures.store as store_module
-from fixtures.store import CorruptEntryWarning, FixtureSpec, FixtureStore, build
+from fixtures.cache import CorruptEntryWarning
+from fixtures.store import FixtureSpec, FixtureStore, build
 
 SPEC = FixtureSpec("unet", "seg", "shapes", 0)
 

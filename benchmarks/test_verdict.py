@@ -9,14 +9,14 @@ import math
 
 import pytest
 
-from fixtures.lab import Case
-from reusebench.verdict import REUSABLE_MAX, classify
+from reusebench.lab import Case
+from reusebench.verdict import REUSABLE_MAX, audit_verdict
 
 pytestmark = pytest.mark.audit_only
 
 
-def test_audit_verdict(lab, record, pytestconfig):
-    sel = pytestconfig.reusebench_selection
+def test_audit_verdict(lab, record, suite):
+    sel = suite.selection
     if "pretrained" not in sel.donors:
         pytest.skip("the audit names no pre-trained model (donor_checkpoint or donor_data): nothing to reuse from")
     arch, task = sel.archs[0], sel.tasks[0]
@@ -29,13 +29,13 @@ def test_audit_verdict(lab, record, pytestconfig):
     groups, rows = [], []
     for group in sel.groups:
         d, a = damages(group=group)
-        groups.append({"group": group, "layers": len(lab.group_layers(arch, group)), "damage": d, "damage_adabn": a, "verdict": classify(d, a, group.startswith("bn.running"))})
+        groups.append({"group": group, "layers": len(lab.group_layers(arch, group)), "damage": d, "damage_adabn": a, "verdict": audit_verdict(d, a, group.startswith("bn.running"))})
         for layer in lab.group_layers(arch, group):
             d, a = damages(group=group, scope="layer", layer=layer)
-            rows.append({"group": group, "layer": layer, "damage": d, "damage_adabn": a, "verdict": classify(d, a, group.startswith("bn.running"))})
-    base = lab.baseline(lab.target_spec(arch, task))
+            rows.append({"group": group, "layer": layer, "damage": d, "damage_adabn": a, "verdict": audit_verdict(d, a, group.startswith("bn.running"))})
+    base = lab.reference_metrics(lab.target_spec(arch, task))
     order = lab.inventory(arch)["forward_order"]
-    metric = lab.metric_name(task)
+    metric = lab.networks.metric_name(task)
     record("verdict", {
         "name": arch, "metric": metric, "m_target": base["trained"][metric], "m_init": base["init"][metric],
         "reusable_max": REUSABLE_MAX, "groups": groups, "layers": sorted(rows, key=lambda r: order.index(r["layer"])),

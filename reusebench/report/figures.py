@@ -1,8 +1,8 @@
 """The report's figures (PNG, matplotlib's Agg backend), each written atomically.
 
 Every function takes plain numbers (None: not applicable; NaN or inf: measured but not
-finite) and the path to write; none reads records, so that ``reusebench.report`` decides
-what is drawn and links exactly what it draws.
+finite) and the path to write; none reads records, so that the report's sections decide
+what is drawn and the registry (``reusebench.report.registry``) links exactly what it draws.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from reusebench.report import atomic_write  # noqa: E402
+from reusebench.files import atomic_write  # noqa: E402
 
 DPI = 110
 DAMAGE_LABEL = "damage (0 harmless, 1 as bad as untrained)"

@@ -1,0 +1,238 @@
+"""The lab: replacement cases measured over a network provider.
+
+A ``Lab`` is given a provider of networks (``NetworkProvider``): the paper's fixture networks
+(``fixtures.networks.PaperNetworks``) or an audit's (``fixtures.audit.AuditNetworks``). It
+measures cases (replace, recalibrate, evaluate, restore), the reference metrics of a target
+and its initialisation, and the structure of an architecture; it memoises them, so the
+claim tests reuse the battery's measurements within a process. The experiments beside
+replacement damage (``reusebench.experiments``) are functions over a lab.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from reusebench.groups import TensorRef, conv_feeding_bn, coverage, forward_order, group_size, layers, select
+from reusebench.metrics import damage, damage_interval, mean_metrics
+from reusebench.profiles import Profile
+from reusebench.protocol import DONORS, GROUPS, RECALIBRATIONS, SCOPES, ConfigError, check_choice, donor_applies
+from reusebench.recalibrate import bn_state_refs, recalibrate
+from reusebench.replace import preserved, replaced, state_digest
+
+
+@dataclass(frozen=True)
+class Case:
+    """One replacement experiment: which target, which group, from which donor, how."""
+
+    arch: str
+    task: str
+    group: str
+    donor: str
+    dataset: str = "shapes"  # the target's
+    scope: str = "all"
+    layer: str | None = None  # scope "layer": the module; scope "prefix": the last module of layers 1..k
+    recalibration: str = "none"
+    seed: int | None = None  # the target's; None: the profile's first seed
+
+    def __post_init__(self) -> None:
+        check_choice("group", self.group, GROUPS)
+        check_choice("donor", self.donor, DONORS)
+        check_choice("scope", self.scope, SCOPES)
+        check_choice("recalibration", self.recalibration, RECALIBRATIONS)
+        if not donor_applies(self.donor, self.group):
+            raise ConfigError(f"donor {self.donor!r} makes no sense for group {self.group!r} (BN defaults only)")
+        if (self.scope == "all") != (self.layer is None):
+            raise ConfigError(f"scope {self.scope!r} {'takes no' if self.scope == 'all' else 'needs a'} layer")
+
+
+@dataclass(frozen=True)
+class Need:
+    """A network a test will use: the target of (arch, task, seed), with a donor's network or a
+    fine-tune (an R1 reuse variant) of it; ``seed`` None stands for every seed."""
+
+    arch: str
+    task: str
+    donor: str | None = None
+    finetune: str | None = None
+    seed: int | None = None
+
+
+class EmptyGroupError(LookupError):
+    """The target network holds no tensor of the group (no BatchNorm, or convs without bias)."""
+
+
+class Network(Protocol):
+    """A trained network as a provider hands it out."""
+
+    spec: Any
+    model: nn.Module  # on the provider's device, in eval mode
+    init_state: dict[str, torch.Tensor]  # its step-0 state (T0)
+    meta: dict
+    trained_now: bool
+
+
+class NetworkProvider(Protocol):
+    """Where a lab's networks, data and evaluation come from."""
+
+    profile: Profile
+    device: torch.device
+    dataset: str
+
+    @property
+    def seeds(self) -> tuple[int, ...]: ...
+    def target_spec(self, arch: str, task: str, dataset: str | None = None, seed: int | None = None) -> Any: ...
+    def fixture(self, spec: Any) -> Network: ...
+    def fresh(self, spec: Any) -> nn.Module: ...
+    def finetuned(self, target: Any, variant: str) -> Network: ...
+    def donor_state(self, target: Network, donor: str) -> Mapping[str, torch.Tensor]: ...
+    def needed(self, needs: Iterable[Need]) -> list: ...
+    def loaded_metas(self) -> list[dict]: ...
+    def split(self, dataset: str, split: str) -> Any: ...  # .images, .masks (targets)
+    def metric_name(self, task: str) -> str: ...
+    def evaluate_per_image(self, model: nn.Module, task: str, dataset: str) -> dict: ...
+    def loss(self, task: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]: ...
+    def structure(self, arch: str) -> tuple[nn.Module, torch.Tensor]: ...
+
+
+def whole_state_refs(model: nn.Module) -> list[TensorRef]:
+    """Every entry of ``model.state_dict()`` as a TensorRef."""
+    return [TensorRef(*key.rpartition(".")[::2]) for key in model.state_dict()]
+
+
+class Lab:
+    def __init__(self, networks: NetworkProvider) -> None:
+        self.networks = networks
+        self.profile: Profile = networks.profile
+        self.device: torch.device = networks.device
+        self.dataset: str = networks.dataset  # the targets'
+        self._memo: dict[tuple, Any] = {}
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.networks.seeds
+
+    def target_spec(self, arch: str, task: str, dataset: str | None = None, seed: int | None = None):
+        return self.networks.target_spec(arch, task, dataset, seed)
+
+    def fixture(self, spec) -> Network:
+        return self.networks.fixture(spec)
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per ``key`` in this lab."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def prefetch(self, needs: Iterable[Need], worker: int, workers: int) -> None:
+        """Train or load this worker's share of the networks ``needs`` name, so workers train in parallel.
+
+        Worker i takes networks i, i + n, ... in the provider's order (networks that others
+        start from come first); a network another worker is training is waited for (file
+        lock) when a test needs it, never trained twice.
+        """
+        for spec in self.networks.needed(needs)[worker::workers]:
+            self.fixture(spec)
+
+    # -- measurement ---------------------------------------------------------------------
+    def evaluate(self, model: nn.Module, task: str, dataset: str) -> dict[str, float]:
+        return mean_metrics(self.networks.evaluate_per_image(model, task, dataset))
+
+    def reference_metrics(self, spec) -> dict:
+        """Metrics of the trained target T and of its initialisation T0, mean and per image."""
+
+        def compute() -> dict:
+            fx = self.fixture(spec)
+            trained = self.networks.evaluate_per_image(fx.model, spec.task, spec.dataset)
+            with replaced(fx.model, fx.init_state, whole_state_refs(fx.model)):
+                init = self.networks.evaluate_per_image(fx.model, spec.task, spec.dataset)
+            return {"trained": mean_metrics(trained), "init": mean_metrics(init), "per_image": (trained, init)}
+
+        return self.memo(("reference", spec), compute)
+
+    def measure(self, case: Case) -> dict:
+        """Replace, (recalibrate,) evaluate, restore; return the case's record. Memoised."""
+        if case.seed is None:
+            case = replace(case, seed=self.seeds[0])
+        return self.memo(("case", case), lambda: self._measure(case))
+
+    def _measure(self, case: Case) -> dict:
+        spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
+        fx = self.fixture(spec)
+        base = self.reference_metrics(spec)
+        donor = self.networks.donor_state(fx, case.donor)
+        model = fx.model
+        order = self.group_layers(case.arch, case.group)
+        modules = None
+        if case.scope != "all":
+            check_choice(f"{case.group} layer of {case.arch}", case.layer, order)
+            position = order.index(case.layer) + 1
+            modules = order[:position] if case.scope == "prefix" else [case.layer]
+        refs = select(model, case.group, modules)
+        if not refs:
+            raise EmptyGroupError(
+                f"{spec.label} has no {case.group!r} tensors "
+                f"({'no BatchNorm layers' if case.group.startswith('bn.') else 'its convs have no bias'}): "
+                "observations on this group do not apply"
+            )
+        before = state_digest(model)
+        train = self.networks.split(case.dataset, "train")
+        start = time.perf_counter()
+        keep = bn_state_refs(model) if case.recalibration != "none" else []
+        with preserved(model, keep), replaced(model, donor, refs):
+            recalibrate(case.recalibration, model, train.images, batch_size=self.profile.eval_batch_size, device=self.device)
+            after_images = self.networks.evaluate_per_image(model, case.task, case.dataset)
+        seconds = time.perf_counter() - start
+        after = mean_metrics(after_images)
+        metric = self.networks.metric_name(case.task)
+        m_t, m_r, m_0 = base["trained"][metric], after[metric], base["init"][metric]
+        trained_images, init_images = base["per_image"]
+        return {
+            **asdict(case),
+            "position": None if modules is None else len(modules) if case.scope == "prefix" else order.index(case.layer) + 1,
+            "n_layers": len(order),
+            "metric": metric,
+            "m_target": m_t,
+            "m_replaced": m_r,
+            "m_init": m_0,
+            "delta": m_r - m_t,
+            "damage": damage(m_t, m_r, m_0),
+            "damage_ci95": damage_interval(trained_images[metric], after_images[metric], init_images[metric]),
+            "metrics_target": base["trained"],
+            "metrics_replaced": after,
+            "metrics_init": base["init"],
+            "n_tensors": len(refs),
+            "n_scalars": sum(r.resolve(model).numel() for r in refs),
+            "seconds": seconds,
+            "restored_exactly": state_digest(model) == before,
+            "device": str(self.device),
+        }
+
+    # -- structure ---------------------------------------------------------------------
+    def structure(self, arch: str) -> tuple[nn.Module, torch.Tensor]:
+        """An untrained network of ``arch`` and an example input, for tracing."""
+        return self.memo(("structure", arch), lambda: self.networks.structure(arch))
+
+    def group_layers(self, arch: str, group: str) -> list[str]:
+        """The modules holding ``group``'s tensors, in the order a forward pass calls them."""
+        model, example = self.structure(arch)
+        held = set(layers(model, group))
+        return [name for name in forward_order(model, example) if name in held]
+
+    def inventory(self, arch: str) -> dict:
+        """Group sizes and the convs that feed BN layers, for the report."""
+        model, example = self.structure(arch)
+        return {
+            "arch": arch,
+            "groups": {g: dict(zip(("tensors", "scalars"), n)) for g in GROUPS if (n := group_size(model, g))[0]},
+            "coverage": coverage(model),
+            "conv_layers": layers(model, "conv.weight"),
+            "bn_layers": layers(model, "bn.weight"),
+            "forward_order": forward_order(model, example),
+            "conv_feeding_bn": conv_feeding_bn(model, example),
+        }

@@ -1,0 +1,90 @@
+"""The suite's command-line options (``pytest --help`` lists them in two groups)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reusebench.audit import KEYS as AUDIT_KEYS
+
+SUITE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: benchmarks/ lives there
+AUDIT_OPTIONS = {  # option -> help; each sets the audit key of the same name (dashes as underscores)
+    "model": "model factory, import path 'package.module:function'",
+    "data": "data factory () -> (train, val), import path",
+    "metric": "per-sample metric: accuracy, dice, iou, ssim, psnr, neg_mse or an import path (default accuracy)",
+    "loss": "loss to train networks without a checkpoint: cross_entropy, bce, mse or an import path",
+    "target-checkpoint": "state_dict of the trained target (default: train it on the data)",
+    "donor-checkpoint": "state_dict of your pre-trained model, the 'pretrained' donor",
+    "donor-data": "data factory to train the pre-trained model on when there is no donor checkpoint",
+    "audit-name": "name of the audit (default: the model factory's name); results go to results/audit-NAME/",
+}
+assert {k.replace("-", "_") for k in AUDIT_OPTIONS} - {"audit_name"} <= set(AUDIT_KEYS)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reusebench"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("reusebench", "reusebench: parameter-reusability benchmarks")
+    group.addoption(
+        "--profile",
+        default=os.environ.get("REUSEBENCH_PROFILE", "smoke"),
+        help="profile from reusebench/profiles.toml (env REUSEBENCH_PROFILE; default: smoke)",
+    )
+    group.addoption(
+        "--set",
+        action="append",
+        default=[],
+        dest="profile_overrides",
+        metavar="FIELD=VALUE",
+        help="override one profile field, e.g. --set steps=100 (repeatable)",
+    )
+    group.addoption(
+        "--device",
+        default=os.environ.get("REUSEBENCH_DEVICE", "auto"),
+        help="auto (a GPU when visible, else CPU), cpu, cuda or cuda:N (env REUSEBENCH_DEVICE)",
+    )
+    group.addoption(
+        "--cache-dir",
+        dest="reusebench_cache_dir",
+        default=os.environ.get("REUSEBENCH_CACHE_DIR") or str(default_cache_dir()),
+        help="where trained fixture networks are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
+    )
+    for option, what in (("--arch", "architectures"), ("--task", "tasks"), ("--donor", "donors"), ("--group", "parameter groups")):
+        group.addoption(option, default="", metavar="A,B", help=f"only these {what} (comma-separated; default: all)")
+    group.addoption("--dataset", default="shapes", help="the targets' dataset: shapes or nuclei (other_data uses the other)")
+    group.addoption(
+        "--observations",
+        default=str(SUITE_ROOT / "benchmarks" / "observations.toml"),
+        help="the declarative file of observations, thresholds and expected failures",
+    )
+    group.addoption(
+        "--cache-prune",
+        action="store_true",
+        help="before the run, delete cache entries the current profile, torch and code cannot use",
+    )
+    group.addoption(
+        "--compare-baseline",
+        action="store_true",
+        help="fail when a case drifts beyond its tolerance or an observation flips, against results/baselines/",
+    )
+    group.addoption("--update-baseline", action="store_true", help="rewrite the stored baseline from this run")
+    group.addoption("--baseline-dir", default=None, help="where baselines live (default: <rootdir>/results/baselines)")
+    group.addoption(
+        "--tolerances",
+        default=str(SUITE_ROOT / "benchmarks" / "tolerances.toml"),
+        help="per-profile, per-device tolerances for --compare-baseline",
+    )
+    group.addoption(
+        "--results-dir",
+        default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
+        help="where results/<profile>/ is written (default: <rootdir>/results)",
+    )
+    audit = parser.getgroup("reusebench audit", "reusebench: audit your own network (the same battery on any CNN)")
+    audit.addoption("--audit", default=None, metavar="FILE", help="an audit TOML file (keys as the options below; options win)")
+    for key, what in AUDIT_OPTIONS.items():
+        audit.addoption(f"--{key}", dest=f"audit_{key.replace('-', '_')}", default=None, help=what)

@@ -1,0 +1,159 @@
+"""Results: records from every test report, ``results/<profile>/``, and the stored baseline.
+
+Workers attach records to their test reports (``user_properties``, serialised by xdist) and
+send the metadata of the networks they used when they finish; the controller's
+``ResultsPlugin`` gathers both, writes records, report and figures, and compares with (or
+updates) the stored baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from fixtures.store import FixtureStore
+from reusebench import baseline as baselines
+from reusebench.baseline import baseline_path, load_baseline
+from reusebench.environment import available_cores, describe
+from reusebench.files import atomic_write_text
+from reusebench.plugin.fixtures import RECORD_KEY
+from reusebench.plugin.state import SuiteState, state
+from reusebench.protocol import ConfigError
+from reusebench.report import RunCollector
+
+DRIFT_FILE = "baseline-drift.md"
+
+
+@pytest.hookimpl(trylast=True)  # after reusebench.plugin.state has built the state
+def pytest_configure(config: pytest.Config) -> None:
+    suite = state(config)
+    if not suite.worker.is_controller:
+        return
+    tx = config.getoption("tx", default=None)  # -n N becomes N popen gateways; --tx counts too
+    requested = len(tx) if tx else 1
+    environment = describe(suite.device, requested)
+    if suite.device.type == "cpu":
+        environment["torch_threads"] = max(1, available_cores() // requested)  # each worker's share
+    collector = RunCollector(suite.profile, environment, audit=dataclasses.asdict(suite.audit) if suite.audit else None)
+    config.pluginmanager.register(ResultsPlugin(config, suite, collector), "reusebench-results")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        # A strict xfail's reason carries the calibration evidence; add what this run measured.
+        measured = [v.get("evidence") for k, v in item.user_properties if k == RECORD_KEY and v.get("evidence")]
+        if measured:
+            report.wasxfail = f"{report.wasxfail} | this run: {'; '.join(measured)}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    suite = state(session.config)
+    if not suite.worker.is_controller and suite.lab is not None:
+        session.config.workeroutput[RECORD_KEY] = suite.lab.networks.loaded_metas()
+
+
+class ResultsPlugin:
+    """Controller side: gathers records from every test report and writes ``results/<profile>/``."""
+
+    def __init__(self, config: pytest.Config, suite: SuiteState, collector: RunCollector) -> None:
+        self.config = config
+        self.suite = suite
+        self.collector = collector
+        self.written: dict | None = None
+        self.updated: Path | None = None
+        self.drifts: list | None = None
+        self.drift_notes: list[str] = []
+        self.baseline_used: Path | None = None
+        self.update_refused: str | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return  # user_properties are complete at teardown
+        for key, value in report.user_properties:
+            if key == RECORD_KEY:
+                self.collector.add(value)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        self.collector.add_fixtures(getattr(node, "workeroutput", {}).get(RECORD_KEY, []))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        suite = self.suite
+        if suite.lab is not None:
+            self.collector.add_fixtures(suite.lab.networks.loaded_metas())
+        if not self.collector.has_records():
+            return
+        history = {} if suite.audit else baselines.history(suite.baseline_dir, self.collector.profile.name)
+        self.written = self.collector.write(suite.results_dir, history=history)
+        current = baselines.from_records(self.collector.document())
+        path = baseline_path(suite.baseline_dir, current["profile"], current["torch"])
+        if self.config.getoption("update_baseline"):
+            try:
+                self.updated = baselines.write_baseline(suite.baseline_dir, current)
+            except ConfigError as exc:
+                self.update_refused = str(exc)
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if suite.tolerances is not None:
+            self.drifts, self.drift_notes = baselines.compare(load_baseline(path), current, suite.tolerances)
+            self.baseline_used = path
+            drift_file = suite.results_dir / DRIFT_FILE
+            if self.drifts:
+                atomic_write_text(drift_file, f"# Drift from {path}\n\n{baselines.render_drifts(self.drifts)}\n")
+            else:
+                drift_file.unlink(missing_ok=True)
+            if self.drifts and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.written:
+            return
+        terminalreporter.section("reusebench")
+        for line in self.collector.summary_lines():
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"records: {self.written['records']}")
+        self._cache_line(terminalreporter)
+        if self.updated is not None:
+            terminalreporter.write_line(f"baseline updated: {self.updated}")
+        if self.update_refused is not None:
+            terminalreporter.write_line(f"baseline NOT updated: {self.update_refused}", red=True)
+        if self.drifts is not None:
+            self._drift_lines(terminalreporter)
+
+    def _drift_lines(self, terminalreporter) -> None:
+        if not self.drifts:
+            terminalreporter.write_line(f"baseline: no drift beyond tolerance from {self.baseline_used}")
+        else:
+            terminalreporter.section("reusebench: drift from the baseline", red=True)
+            shown = self.drifts[:40]
+            terminalreporter.write_line(f"baseline: {self.baseline_used}; {len(self.drifts)} item(s) moved:")
+            terminalreporter.write_line(baselines.render_drifts(shown))
+            if len(self.drifts) > len(shown):
+                terminalreporter.write_line(f"... and {len(self.drifts) - len(shown)} more: {self.suite.results_dir / DRIFT_FILE}")
+            terminalreporter.write_line(
+                "If the change is intended, rewrite the baseline with the same command plus --update-baseline "
+                "(instead of --compare-baseline) and commit it with the reason."
+            )
+        for note in self.drift_notes[:10]:
+            terminalreporter.write_line(f"  note: {note}")
+
+    def _cache_line(self, terminalreporter) -> None:
+        suite = self.suite
+        if suite.audit is not None:
+            return  # an audit's networks are checkpoints or audit entries, not fixture networks
+        store = FixtureStore(suite.cache_dir, suite.profile, suite.device)
+        terminalreporter.write_line(
+            f"cache:   {len(store.entries())} fixture networks, {store.size_bytes() / 2**20:.1f} MiB in {store.root}"
+            + (f" (pruned {len(suite.pruned)} entries before the run)" if suite.pruned is not None
+               else "; --cache-prune removes entries this profile cannot use")
+        )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # The very last line of the session, after pytest's own summary.
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        if self.written and reporter is not None:
+            reporter.write_line(f"reusebench report: {self.written['report']}")

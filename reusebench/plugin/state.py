@@ -1,0 +1,157 @@
+"""``pytest_configure``: check every option before anything trains, and keep one ``SuiteState``.
+
+A bad value is a usage error (exit code 4) that names the value, where it came from and the
+valid choices. The state lives in ``config.stash``; ``state(config)`` returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from fixtures.store import FixtureStore, check_profile
+from reusebench import audit as audits
+from reusebench.audit import AuditConfig
+from reusebench.baseline import baseline_path, load_baseline, load_tolerances
+from reusebench.claims import ObservationBook
+from reusebench.environment import available_cores, check_writable, resolve_device
+from reusebench.lab import Lab, Need
+from reusebench.plugin.options import AUDIT_OPTIONS
+from reusebench.profiles import Profile, get_profile
+from reusebench.protocol import ConfigError, Selection
+
+MARKERS = (
+    "observation(id): a test of one of the paper's claims (set by the parametrization)",
+    "claims(*ids): this test checks the claims ids of observations.toml, parametrized by claim_case",
+    "networks(*kinds): the fixture networks an arch/task/seed test needs: 'target' (the default), 'finetunes', or none",
+    "timing: a timing case (pytest-benchmark; recorded under xdist too)",
+    "paper_only: needs the paper's networks and tasks (left out of an audit)",
+    "audit_only: runs only in an audit of your own network (--audit / --model)",
+)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """This process among the run's: an xdist worker ("gw0", index 0 of count) or the only one ("main")."""
+
+    id: str = "main"
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> "Worker":
+        info = getattr(config, "workerinput", None)
+        if info is None:
+            return cls()
+        worker = info["workerid"]
+        index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+        return cls(worker, index, int(info.get("workercount", 1)))
+
+    @property
+    def is_controller(self) -> bool:
+        return self.id == "main"
+
+
+@dataclass
+class SuiteState:
+    """Everything a session of the suite decided at start-up, and what it built since."""
+
+    profile: Profile
+    device: torch.device
+    selection: Selection
+    audit: AuditConfig | None
+    worker: Worker
+    cache_dir: Path
+    results_dir: Path
+    baseline_dir: Path
+    tolerances: dict[str, float] | None  # set with --compare-baseline
+    observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
+    needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
+    pruned: list[Path] | None = None  # what --cache-prune removed
+    lab: Lab | None = None  # built by the `lab` fixture on first use
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return (self.audit.seed,) if self.audit else self.profile.seeds
+
+
+STATE = pytest.StashKey[SuiteState]()
+
+
+def state(config: pytest.Config) -> SuiteState:
+    return config.stash[STATE]
+
+
+def _overrides(config: pytest.Config) -> dict[str, str]:
+    overrides = {}
+    for item in config.getoption("profile_overrides"):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _audit(config: pytest.Config) -> AuditConfig | None:
+    """The audit named by --audit and the audit options, or None for the paper's battery."""
+    options = {key.replace("-", "_"): config.getoption(f"audit_{key.replace('-', '_')}") for key in AUDIT_OPTIONS}
+    options["name"] = options.pop("audit_name")
+    return audits.load_audit(config.getoption("audit"), options, Path(config.rootpath))
+
+
+def _selection(config: pytest.Config, audit: AuditConfig | None) -> Selection:
+    if audit is None:
+        return Selection.parse(
+            archs=config.getoption("arch"),
+            tasks=config.getoption("task"),
+            donors=config.getoption("donor"),
+            groups=config.getoption("group"),
+            dataset=config.getoption("dataset"),
+        )
+    for option in ("arch", "task", "dataset"):
+        if config.getoption(option) not in ("", "shapes"):
+            raise ConfigError(f"--{option} selects among the paper's networks; an audit has one network, its own")
+    return audits.selection(audit, donors=config.getoption("donor"), groups=config.getoption("group"))
+
+
+def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
+    profile = get_profile(config.getoption("profile"), _overrides(config))
+    device = resolve_device(config.getoption("device"), worker.index)
+    check_profile(profile)
+    audit = _audit(config)
+    selection = _selection(config, audit)
+    cache_dir = check_writable(Path(config.getoption("reusebench_cache_dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR")
+    results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
+    results_dir = check_writable(results_root / (f"audit-{audit.name}" if audit else profile.name), "results directory", "--results-dir")
+    compare, update = config.getoption("compare_baseline"), config.getoption("update_baseline")
+    if audit and (compare or update):
+        raise ConfigError("baselines are kept for the paper's profiles; an audit writes its report only")
+    baseline_dir = Path(config.getoption("baseline_dir") or Path(config.rootpath) / "results" / "baselines")
+    tolerances = None
+    if compare:
+        if update:
+            raise ConfigError("--compare-baseline and --update-baseline exclude each other: compare first, then update")
+        tolerances = load_tolerances(Path(config.getoption("tolerances")), profile.name, device.type)
+        load_baseline(baseline_path(baseline_dir, profile.name, str(torch.__version__)))  # fail early if missing
+    if update:
+        check_writable(baseline_dir, "baseline directory", "--baseline-dir")
+    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    worker = Worker.of(config)
+    try:
+        suite = _build_state(config, worker)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"reusebench: {exc}") from None
+    config.stash[STATE] = suite
+    if suite.device.type == "cpu":
+        # Each worker takes its share of the cores: oversubscription makes everyone slower.
+        torch.set_num_threads(max(1, available_cores() // worker.count))
+    if worker.is_controller and config.getoption("cache_prune"):
+        suite.pruned = FixtureStore(suite.cache_dir, suite.profile, suite.device).prune()

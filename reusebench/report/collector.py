@@ -1,0 +1,112 @@
+"""The records of one run, gathered on the pytest controller, and the results written from them.
+
+``RunCollector.write`` writes ``records.json``, the figures (``figures/*.png``, drawn only
+where there are records to draw) and ``report.md``, which links exactly the figures that
+were written; every file atomically (see ``reusebench.files``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from reusebench.claims import claim_key
+from reusebench.files import atomic_write_text, json_safe, remove_stale_temporaries
+from reusebench.profiles import Profile
+from reusebench.report.format import _group
+from reusebench.report.layout import BENCHMARK_FILE, FIGURES_DIR, RECORDS_FILE, REPORT_FILE
+from reusebench.report.outcomes import is_surprise
+from reusebench.report.registry import Figures
+from reusebench.report.render import render
+
+
+class RunCollector:
+    """Gathers the records of one run (on the pytest controller) and writes them out."""
+
+    def __init__(self, profile: Profile, environment: dict, audit: dict | None = None) -> None:
+        self.profile = profile
+        self.environment = environment
+        self.audit = audit  # the AuditConfig of an audit of the user's own network
+        self.started = time.time()
+        self.records: list[dict] = []
+        self.fixtures: dict[str, dict] = {}
+        self.trainings: list[dict] = []  # one per network trained in this run, by whichever worker
+
+    def add(self, record: dict) -> None:
+        self.records.append(record)
+
+    def add_fixtures(self, metas: list[dict]) -> None:
+        for meta in metas:
+            if meta["trained_now"]:
+                self.trainings.append({"key": meta["key"], "label": meta["label"], "worker": meta["worker"]})
+            seen = self.fixtures.get(meta["key"])
+            if seen is None or meta["trained_now"]:
+                self.fixtures[meta["key"]] = meta
+
+    def has_records(self) -> bool:
+        return bool(self.records)
+
+    def of(self, kind: str) -> list[dict]:
+        return [r for r in self.records if r["kind"] == kind]
+
+    def document(self) -> dict:
+        return {
+            "profile": dataclasses.asdict(self.profile),
+            "environment": self.environment,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
+            "wall_seconds": time.time() - self.started,
+            "fixtures": sorted(self.fixtures.values(), key=lambda m: m["label"]),
+            "trainings": sorted(self.trainings, key=lambda t: t["label"]),
+            "records": sorted(self.records, key=lambda r: r["test"]),
+            **({"audit": self.audit} if self.audit else {}),
+        }
+
+    def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None) -> dict[str, Path]:
+        """Write records.json, the figures and report.md; ``history`` adds statuses per torch version seen.
+
+        Returns the paths written: "records", "report", "benchmark" (if timed) and one
+        "figure:<name>" per figure. Figures of an earlier run that this one does not draw are removed.
+        """
+        directory = Path(directory)
+        figures_dir = directory / FIGURES_DIR
+        doc = self.document()
+        for folder in (directory, figures_dir):
+            if folder.is_dir():
+                remove_stale_temporaries(folder)
+        written = {"records": directory / RECORDS_FILE, "report": directory / REPORT_FILE}
+        atomic_write_text(written["records"], json.dumps(json_safe(doc), indent=1, sort_keys=True))
+        figures = Figures()
+        text = render(doc, history or {}, figures)
+        for name, path in figures.draw(figures_dir).items():
+            written[f"figure:{name}"] = path
+        for old in figures_dir.glob("*.png") if figures_dir.is_dir() else ():
+            if old not in written.values():
+                old.unlink(missing_ok=True)
+        atomic_write_text(written["report"], figures.finish(text))
+        timings = [r["benchmark"] for r in self.records if r["kind"] == "timing"]
+        if timings:
+            from reusebench.timing import document
+
+            written["benchmark"] = directory / BENCHMARK_FILE
+            atomic_write_text(written["benchmark"], json.dumps(document(timings), indent=1))
+        return written
+
+    def summary_lines(self) -> list[str]:
+        claims = self.of("claim")
+        cases = self.of("case")
+        trained = sum(1 for m in self.fixtures.values() if m["trained_now"])
+        what = f"audit {self.audit['name']}" if self.audit else f"profile {self.profile.name}"
+        lines = [
+            f"{what}: {len(cases)} replacement cases, {len(claims)} claim checks, "
+            f"{len(self.fixtures)} fixture networks ({trained} trained in this run, {len(self.fixtures) - trained} from cache)"
+        ]
+        for obs, items in sorted(_group(claims, "observation").items()):
+            held = [c for c in items if c["holds"]]
+            failing = ", ".join(sorted(claim_key(c, ("arch", "task", "case")) for c in items if not c["holds"]))
+            lines.append(f"  {obs}: holds in {len(held)}/{len(items)}" + (f"; not in {failing}" if failing else ""))
+        surprises = [c for c in claims if is_surprise(c)]
+        if surprises:
+            lines.append(f"  {len(surprises)} claim status(es) differ from observations.toml (see report)")
+        return lines

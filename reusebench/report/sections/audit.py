@@ -1,0 +1,38 @@
+"""The verdict of an audit of the user's own network: what it can reuse from its pre-trained model."""
+
+from __future__ import annotations
+
+from reusebench.report.format import _table, fmt
+
+
+def verdict_section(verdicts: list[dict]) -> list[str]:
+    """An audit's answer on one screen: per group and per layer, reuse, reuse after AdaBN, or retrain."""
+    if not verdicts:
+        return []
+    v = verdicts[0]
+    rows = [[g["group"], g["layers"], fmt(g["damage"]), fmt(g["damage_adabn"]), f"**{g['verdict']}**"] for g in v["groups"]]
+    groups = [g["group"] for g in v["groups"]]
+    cells = {(r["layer"], r["group"]): r for r in v["layers"]}
+    layers = list(dict.fromkeys(r["layer"] for r in v["layers"]))
+    short = {"reuse": "reuse", "reuse + AdaBN": "AdaBN", "re-estimate (AdaBN)": "re-est.", "retrain": "RETRAIN", "undefined": "?"}
+    layer_rows = [[f"`{layer}`", *(f"{short[c['verdict']]} {fmt(c['damage'], 2)}" if (c := cells.get((layer, g))) else ""
+                                   for g in groups)] for layer in layers]
+    counts = {k: sum(1 for g in v["groups"] if g["verdict"] == k) for k in ("reuse", "reuse + AdaBN", "re-estimate (AdaBN)", "retrain", "undefined")}
+    return [
+        f"## Verdict: what `{v['name']}` can reuse from your pre-trained model",
+        "",
+        f"Target metric `{v['metric']}` {fmt(v['m_target'])} (its initialisation {fmt(v['m_init'])}). Each parameter group "
+        f"replaced by the pre-trained model's values: **reuse** if damage <= {v['reusable_max']} as is, **reuse + AdaBN** "
+        "if re-estimating the BN statistics on your training data brings it there (for the running statistics "
+        "themselves: **re-estimate (AdaBN)**, do not reuse them), **retrain** otherwise. Groups overlap (weight, bias, "
+        "affine); counts: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ".",
+        "",
+        _table(rows, ["group", "layers", "damage", "damage after AdaBN", "verdict"]),
+        "",
+        "Layer by layer (one layer's group replaced at a time; cell: verdict and damage without AdaBN):",
+        "",
+        _table(layer_rows, ["layer", *groups]),
+        "",
+        "Modules that no group covers are listed under *Parameter groups*; they are not replaced.",
+        "",
+    ]
