@@ -16,10 +16,10 @@ import pytest
 from fixtures.store import FixtureStore
 from reusebench import baseline as baselines
 from reusebench.baseline import baseline_path, load_baseline
-from reusebench.environment import available_cores, describe
+from reusebench.environment import describe
 from reusebench.files import atomic_write_text
 from reusebench.plugin.fixtures import RECORD_KEY
-from reusebench.plugin.state import SuiteState, state
+from reusebench.plugin.state import CPU_THREADS, SuiteState, state
 from reusebench.protocol import ConfigError
 from reusebench.report import RunCollector
 
@@ -35,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     requested = len(tx) if tx else 1
     environment = describe(suite.device, requested)
     if suite.device.type == "cpu":
-        environment["torch_threads"] = max(1, available_cores() // requested)  # each worker's share
+        environment["torch_threads"] = CPU_THREADS  # each worker's
     collector = RunCollector(suite.profile, environment, audit=dataclasses.asdict(suite.audit) if suite.audit else None)
     config.pluginmanager.register(ResultsPlugin(config, suite, collector), "reusebench-results")
 

@@ -17,7 +17,7 @@ from reusebench import audit as audits
 from reusebench.audit import AuditConfig
 from reusebench.baseline import baseline_path, load_baseline, load_tolerances
 from reusebench.claims import ObservationBook
-from reusebench.environment import available_cores, check_writable, resolve_device
+from reusebench.environment import check_writable, resolve_device
 from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS
 from reusebench.profiles import Profile, get_profile
@@ -79,6 +79,11 @@ class SuiteState:
 
 
 STATE = pytest.StashKey[SuiteState]()
+# One thread per process on the CPU: results must not depend on -n. Measured: on the tiny
+# test profile, evaluating the same network with 2 threads instead of 1 moved m(T) in the
+# 9th digit, so `-n 0` (2 threads on 2 cores) and `-n 2` (1 each) disagreed. Scale out
+# with xdist workers instead.
+CPU_THREADS = 1
 
 
 def state(config: pytest.Config) -> SuiteState:
@@ -151,7 +156,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"reusebench: {exc}") from None
     config.stash[STATE] = suite
     if suite.device.type == "cpu":
-        # Each worker takes its share of the cores: oversubscription makes everyone slower.
-        torch.set_num_threads(max(1, available_cores() // worker.count))
+        torch.set_num_threads(CPU_THREADS)
     if worker.is_controller and config.getoption("cache_prune"):
         suite.pruned = FixtureStore(suite.cache_dir, suite.profile, suite.device).prune()
