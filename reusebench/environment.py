@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -73,3 +74,11 @@ def describe(device: torch.device, workers: int) -> dict:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "cuda": torch.version.cuda,
     }
+
+
+def peak_memory(device: torch.device) -> dict[str, float | None]:
+    """This process's peak resident memory and, on a GPU, peak allocated GPU memory (MiB)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    rss_mib = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    gpu = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"peak_rss_mib": round(rss_mib, 1), "peak_gpu_mib": None if gpu is None else round(gpu, 1)}

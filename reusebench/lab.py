@@ -10,17 +10,21 @@ replacement damage (``reusebench.experiments``) are functions over a lab.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from reusebench import groups, metrics, recalibrate as recalibration, replace as replacement
 from reusebench.groups import TensorRef, conv_feeding_bn, coverage, forward_order, group_size, layers, select
 from reusebench.metrics import damage, damage_interval, mean_metrics
-from reusebench.profiles import Profile
+from reusebench.profiles import FINETUNE_FIELDS, Profile
+from reusebench.record_cache import RecordCache, source_digest
 from reusebench.protocol import DONORS, GROUPS, RECALIBRATIONS, SCOPES, ConfigError, check_choice, donor_applies
 from reusebench.recalibrate import bn_state_refs, recalibrate
 from reusebench.replace import preserved, replaced, state_digest
@@ -98,6 +102,24 @@ class NetworkProvider(Protocol):
     def evaluate_per_image(self, model: nn.Module, task: str, dataset: str) -> dict: ...
     def loss(self, task: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]: ...
     def structure(self, arch: str) -> tuple[nn.Module, torch.Tensor]: ...
+    def digest(self, spec: Any) -> str | None: ...  # of the network's weights; None: do not cache its records
+    def donor_digest(self, target: Any, donor: str) -> str | None: ...
+    def source_files(self) -> list: ...  # the provider's code that a measurement runs (data, evaluation)
+
+
+def record_context(networks: NetworkProvider) -> dict:
+    """What every measured record depends on beside its networks and case: the code that
+    measures it (this module, metrics, groups, replacement, recalibration and the provider's
+    data and evaluation code), the data and evaluation settings, torch and the device type."""
+    profile = networks.profile
+    skip = {"name", "description", "log_every", "seeds", *FINETUNE_FIELDS}  # seeds: the case and donor digests say which
+    sources = [Path(__file__), metrics, groups, replacement, recalibration, *networks.source_files()]
+    return {
+        "code": source_digest(sources),
+        "profile": {k: v for k, v in dataclasses.asdict(profile).items() if k not in skip},
+        "torch": str(torch.__version__),
+        "device_type": networks.device.type,
+    }
 
 
 def whole_state_refs(model: nn.Module) -> list[TensorRef]:
@@ -106,8 +128,11 @@ def whole_state_refs(model: nn.Module) -> list[TensorRef]:
 
 
 class Lab:
-    def __init__(self, networks: NetworkProvider) -> None:
+    """Measurements over ``networks``, memoised in the process and, with ``records``, on disk."""
+
+    def __init__(self, networks: NetworkProvider, records: RecordCache | None = None) -> None:
         self.networks = networks
+        self.records = records
         self.profile: Profile = networks.profile
         self.device: torch.device = networks.device
         self.dataset: str = networks.dataset  # the targets'
@@ -159,7 +184,24 @@ class Lab:
         """Replace, (recalibrate,) evaluate, restore; return the case's record. Memoised."""
         if case.seed is None:
             case = replace(case, seed=self.seeds[0])
-        return self.memo(("case", case), lambda: self._measure(case))
+        return self.memo(("case", case), lambda: self._load_or_measure(case))
+
+    def _load_or_measure(self, case: Case) -> dict:
+        key = self._record_key(case)
+        if key is not None and (record := self.records.get(key)) is not None:
+            return record
+        record = self._measure(case)
+        return record if key is None else self.records.put(key, record)
+
+    def _record_key(self, case: Case) -> str | None:
+        """The case's key in the record cache: its networks' digests and the case; None: not cached."""
+        if self.records is None:
+            return None
+        spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
+        target, donor = self.networks.digest(spec), self.networks.donor_digest(spec, case.donor)
+        if target is None or donor is None:
+            return None
+        return self.records.key({"case": asdict(case), "target": target, "donor": donor})
 
     def _measure(self, case: Case) -> dict:
         spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)

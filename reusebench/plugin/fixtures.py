@@ -12,12 +12,14 @@ from fixtures.networks import PaperNetworks
 from fixtures.store import FixtureStore
 from reusebench import timing
 from reusebench.environment import describe
-from reusebench.lab import Lab
+from reusebench.lab import Lab, record_context
 from reusebench.plugin.progress import TerminalProgress
 from reusebench.plugin.state import SuiteState, state
 from reusebench.profiles import Profile
+from reusebench.record_cache import RecordCache
 
 RECORD_KEY = "reusebench"  # the user_properties key that carries records to the controller
+RECORDS_DIR = "records"  # measured records, under the cache directory
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,8 @@ def lab(pytestconfig: pytest.Config) -> Lab:
     else:
         store = FixtureStore(suite.cache_dir, suite.profile, suite.device, progress, worker=suite.worker.id)
         networks = PaperNetworks(store, dataset=suite.selection.dataset)
-    suite.lab = Lab(networks)
+    records = RecordCache(suite.cache_dir / RECORDS_DIR, record_context(networks), read=not pytestconfig.getoption("remeasure"))
+    suite.lab = Lab(networks, records)
     return suite.lab
 
 

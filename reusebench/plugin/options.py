@@ -68,6 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="before the run, delete cache entries the current profile, torch and code cannot use",
     )
     group.addoption(
+        "--remeasure",
+        action="store_true",
+        help="measure every case anew instead of loading its record from the cache (and rewrite the cached records)",
+    )
+    group.addoption(
         "--compare-baseline",
         action="store_true",
         help="fail when a case drifts beyond its tolerance or an observation flips, against results/baselines/",

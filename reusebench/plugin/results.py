@@ -16,7 +16,7 @@ import pytest
 from fixtures.store import FixtureStore
 from reusebench import baseline as baselines
 from reusebench.baseline import baseline_path, load_baseline
-from reusebench.environment import describe
+from reusebench.environment import describe, peak_memory
 from reusebench.files import atomic_write_text
 from reusebench.plugin.fixtures import RECORD_KEY
 from reusebench.plugin.state import CPU_THREADS, SuiteState, state
@@ -51,10 +51,25 @@ def pytest_runtest_makereport(item: pytest.Item, call):
             report.wasxfail = f"{report.wasxfail} | this run: {'; '.join(measured)}"
 
 
+PROCESS_KEY = "reusebench-process"  # workeroutput: what a worker used (memory, record cache)
+
+
+def process_summary(suite: SuiteState) -> dict:
+    """This process's peak memory and how many records it loaded from the cache or measured."""
+    records = suite.lab.records if suite.lab is not None else None
+    return {
+        "worker": suite.worker.id,
+        **peak_memory(suite.device),
+        "records_loaded": records.hits if records else 0,
+        "records_measured": records.misses if records else 0,
+    }
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     suite = state(session.config)
     if not suite.worker.is_controller and suite.lab is not None:
         session.config.workeroutput[RECORD_KEY] = suite.lab.networks.loaded_metas()
+        session.config.workeroutput[PROCESS_KEY] = process_summary(suite)
 
 
 class ResultsPlugin:
@@ -70,6 +85,7 @@ class ResultsPlugin:
         self.drift_notes: list[str] = []
         self.baseline_used: Path | None = None
         self.update_refused: str | None = None
+        self.processes: list[dict] = []  # one summary per process that ran tests
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
@@ -80,12 +96,20 @@ class ResultsPlugin:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
-        self.collector.add_fixtures(getattr(node, "workeroutput", {}).get(RECORD_KEY, []))
+        output = getattr(node, "workeroutput", {})
+        self.collector.add_fixtures(output.get(RECORD_KEY, []))
+        if PROCESS_KEY in output:
+            self.processes.append(output[PROCESS_KEY])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         suite = self.suite
         if suite.lab is not None:
             self.collector.add_fixtures(suite.lab.networks.loaded_metas())
+        self.processes.append(process_summary(suite))
+        env = self.collector.environment
+        env["peak_rss_mib"] = ", ".join(f"{p['worker']} {p['peak_rss_mib']:.0f}" for p in self.processes)
+        if suite.device.type == "cuda":
+            env["peak_gpu_mib"] = ", ".join(f"{p['worker']} {p['peak_gpu_mib']:.0f}" for p in self.processes if p["peak_gpu_mib"] is not None)
         if not self.collector.has_records():
             return
         history = {} if suite.audit else baselines.history(suite.baseline_dir, self.collector.profile.name)
@@ -116,6 +140,11 @@ class ResultsPlugin:
         for line in self.collector.summary_lines():
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"records: {self.written['records']}")
+        if self.suite.audit is None:  # an audit's records are not cached (its networks come from your code)
+            loaded, measured = (sum(p[k] for p in self.processes) for k in ("records_loaded", "records_measured"))
+            terminalreporter.write_line(
+                f"cases:   {loaded} loaded from the record cache, {measured} measured (--remeasure measures every case anew)"
+            )
         self._cache_line(terminalreporter)
         if self.updated is not None:
             terminalreporter.write_line(f"baseline updated: {self.updated}")
