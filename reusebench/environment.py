@@ -55,6 +55,19 @@ def resolve_device(choice: str, worker_index: int = 0) -> torch.device:
     return torch.device("cuda", index)
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model (Linux: /proc/cpuinfo), which results can depend on."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
 def describe(device: torch.device, workers: int) -> dict:
     """What produced a result: library versions, machine, device, threads, workers."""
     import numpy
@@ -71,7 +84,7 @@ def describe(device: torch.device, workers: int) -> dict:
         "torch_threads": torch.get_num_threads(),
         "workers": workers,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": device_name(device),
         "cuda": torch.version.cuda,
     }
 

@@ -17,10 +17,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy
+import skimage
 import torch
 from torch import nn
 
-from reusebench import groups, metrics, recalibrate as recalibration, replace as replacement
+from reusebench import groups, metrics, protocol, recalibrate as recalibration, replace as replacement
+from reusebench.environment import device_name
 from reusebench.groups import TensorRef, conv_feeding_bn, coverage, forward_order, group_size, layers, select
 from reusebench.metrics import damage, damage_interval, mean_metrics
 from reusebench.profiles import FINETUNE_FIELDS, Profile
@@ -109,16 +112,18 @@ class NetworkProvider(Protocol):
 
 def record_context(networks: NetworkProvider) -> dict:
     """What every measured record depends on beside its networks and case: the code that
-    measures it (this module, metrics, groups, replacement, recalibration and the provider's
-    data and evaluation code), the data and evaluation settings, torch and the device type."""
-    profile = networks.profile
+    measures it (this module, the protocol, metrics, groups, replacement, recalibration and the
+    provider's data, evaluation and network-building code), the data and evaluation settings,
+    the libraries that compute the metrics, torch, the device (its model: results differ
+    across CPU models) and the CPU threads."""
+    profile, device = networks.profile, networks.device
     skip = {"name", "description", "log_every", "seeds", *FINETUNE_FIELDS}  # seeds: the case and donor digests say which
-    sources = [Path(__file__), metrics, groups, replacement, recalibration, *networks.source_files()]
+    sources = [Path(__file__), protocol, metrics, groups, replacement, recalibration, *networks.source_files()]
     return {
         "code": source_digest(sources),
         "profile": {k: v for k, v in dataclasses.asdict(profile).items() if k not in skip},
-        "torch": str(torch.__version__),
-        "device_type": networks.device.type,
+        "libraries": {"torch": str(torch.__version__), "numpy": numpy.__version__, "skimage": skimage.__version__},
+        "device": {"type": device.type, "name": device_name(device), "threads": torch.get_num_threads() if device.type == "cpu" else None},
     }
 
 

@@ -91,8 +91,12 @@ def derived_seed(seed: int, purpose: str) -> int:
 
 def parse_names(text: str, kind: str, choices: tuple[str, ...], option: str) -> tuple[str, ...]:
     """Comma-separated names from ``option`` (empty: all ``choices``), each checked against ``choices``."""
+    if not text:
+        return choices
     picked = [n.strip() for n in text.split(",") if n.strip()]
-    return tuple(check_choice(kind, n, choices, option) for n in picked) if text else choices
+    if not picked:
+        raise ConfigError(f"{option} {text!r} names no {kind}; valid choices: {', '.join(choices)} (leave it out for all)")
+    return tuple(check_choice(kind, n, choices, option) for n in picked)
 
 
 def donor_applies(donor: str, group: str) -> bool:

@@ -21,6 +21,7 @@ import pytest
         (["--dataset", "mnist"], "unknown dataset 'mnist' (from --dataset); valid choices: shapes, nuclei"),
         (["--device", "tpu"], "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N"),
         (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
+        (["--arch", ","], "--arch ',' names no architecture; valid choices: unet, pspnet (leave it out for all)"),
     ],
 )
 def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, inline_suite, args, message):

@@ -52,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--cache-dir",
         dest="reusebench_cache_dir",
         default=os.environ.get("REUSEBENCH_CACHE_DIR") or str(default_cache_dir()),
-        help="where trained fixture networks are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
+        help="where trained networks and measured records are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
     )
     for option, what in (("--arch", "architectures"), ("--task", "tasks"), ("--donor", "donors"), ("--group", "parameter groups")):
         group.addoption(option, default="", metavar="A,B", help=f"only these {what} (comma-separated; default: all)")

@@ -176,7 +176,7 @@ class ResultsPlugin:
             return  # an audit's networks are checkpoints or audit entries, not fixture networks
         store = FixtureStore(suite.cache_dir, suite.profile, suite.device)
         terminalreporter.write_line(
-            f"cache:   {len(store.entries())} fixture networks, {store.size_bytes() / 2**20:.1f} MiB in {store.root}"
+            f"cache:   {len(store.entries())} fixture networks; {store.size_bytes() / 2**20:.1f} MiB in all (records included) in {store.root}"
             + (f" (pruned {len(suite.pruned)} entries before the run)" if suite.pruned is not None
                else "; --cache-prune removes entries this profile cannot use")
         )
