@@ -6,7 +6,7 @@ from torch import nn
 
 from models import build_model
 from reusebench.groups import conv_feeding_bn, forward_order, group_size, select
-from reusebench.protocol import GROUPS, PAPER_GROUPS, ConfigError
+from reusebench.protocol import PAPER_GROUPS, ConfigError
 
 
 def unet_counts(depth: int) -> dict[str, int]:
