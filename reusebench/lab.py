@@ -22,7 +22,7 @@ import skimage
 import torch
 from torch import nn
 
-from reusebench import groups, metrics, protocol, recalibrate as recalibration, replace as replacement
+from reusebench import groups, metrics, protocol, recalibrate as recalibration, replace as replacement, reuse
 from reusebench.environment import device_name
 from reusebench.groups import TensorRef, conv_feeding_bn, coverage, forward_order, group_size, layers, select
 from reusebench.metrics import damage, damage_interval, mean_metrics
@@ -31,6 +31,7 @@ from reusebench.record_cache import RecordCache, source_digest
 from reusebench.protocol import DONORS, GROUPS, RECALIBRATIONS, SCOPES, ConfigError, check_choice, donor_applies
 from reusebench.recalibrate import bn_state_refs, recalibrate
 from reusebench.replace import preserved, replaced, state_digest
+from reusebench.reuse import ActivationStore, StateKey
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,13 @@ class NetworkProvider(Protocol):
 
 def record_context(networks: NetworkProvider) -> dict:
     """What every measured record depends on beside its networks and case: the code that
-    measures it (this module, the protocol, metrics, groups, replacement, recalibration and the
+    measures it (this module, the protocol, metrics, groups, replacement, recalibration, reuse and the
     provider's data, evaluation and network-building code), the data and evaluation settings,
     the libraries that compute the metrics, torch, the device (its model: results differ
     across CPU models) and the CPU threads."""
     profile, device = networks.profile, networks.device
     skip = {"name", "description", "log_every", "seeds", *FINETUNE_FIELDS}  # seeds: the case and donor digests say which
-    sources = [Path(__file__), protocol, metrics, groups, replacement, recalibration, *networks.source_files()]
+    sources = [Path(__file__), protocol, metrics, groups, replacement, recalibration, reuse, *networks.source_files()]
     return {
         "code": source_digest(sources),
         "profile": {k: v for k, v in dataclasses.asdict(profile).items() if k not in skip},
@@ -135,9 +136,17 @@ def whole_state_refs(model: nn.Module) -> list[TensorRef]:
 class Lab:
     """Measurements over ``networks``, memoised in the process and, with ``records``, on disk."""
 
-    def __init__(self, networks: NetworkProvider, records: RecordCache | None = None) -> None:
+    def __init__(self, networks: NetworkProvider, records: RecordCache | None = None, *, reuse_mib: float = 512) -> None:
+        """``reuse_mib``: the memory for activations kept for reuse (0: evaluate every case with
+        a whole forward pass and every state anew; the results are the same)."""
         self.networks = networks
         self.records = records
+        self.reuse = reuse_mib > 0
+        # Only providers that vouch for their networks (deterministic, input-independent control
+        # flow) reuse activations; every provider's cases share evaluations of equal states.
+        # With reuse off the store keeps nothing and only counts the forward work.
+        vouched = getattr(networks, "reuse_activations", False)
+        self.activations = ActivationStore(int(reuse_mib * 2**20)) if vouched else None
         self.profile: Profile = networks.profile
         self.device: torch.device = networks.device
         self.dataset: str = networks.dataset  # the targets'
@@ -173,14 +182,22 @@ class Lab:
     def evaluate(self, model: nn.Module, task: str, dataset: str) -> dict[str, float]:
         return mean_metrics(self.networks.evaluate_per_image(model, task, dataset))
 
+    def _evaluate_state(self, spec, model: nn.Module, state: StateKey, *, capture: bool = False) -> dict:
+        """Per-image metrics of ``model`` (``spec``'s network, now in ``state``), reusing the
+        activations that earlier passes allow and, with ``capture``, keeping its own."""
+        if self.activations is None:
+            return self.networks.evaluate_per_image(model, spec.task, spec.dataset)
+        with self.activations.pass_of(model, state, capture=capture):
+            return self.networks.evaluate_per_image(model, spec.task, spec.dataset)
+
     def reference_metrics(self, spec) -> dict:
         """Metrics of the trained target T and of its initialisation T0, mean and per image."""
 
         def compute() -> dict:
             fx = self.fixture(spec)
-            trained = self.networks.evaluate_per_image(fx.model, spec.task, spec.dataset)
+            trained = self._evaluate_state(spec, fx.model, StateKey(spec), capture=True)
             with replaced(fx.model, fx.init_state, whole_state_refs(fx.model)):
-                init = self.networks.evaluate_per_image(fx.model, spec.task, spec.dataset)
+                init = self._evaluate_state(spec, fx.model, StateKey.whole(spec, "init"))
             return {"trained": mean_metrics(trained), "init": mean_metrics(init), "per_image": (trained, init)}
 
         return self.memo(("reference", spec), compute)
@@ -228,12 +245,8 @@ class Lab:
                 "observations on this group do not apply"
             )
         before = state_digest(model)
-        train = self.networks.split(case.dataset, "train")
         start = time.perf_counter()
-        keep = bn_state_refs(model) if case.recalibration != "none" else []
-        with preserved(model, keep), replaced(model, donor, refs):
-            recalibrate(case.recalibration, model, train.images, batch_size=self.profile.eval_batch_size, device=self.device)
-            after_images = self.networks.evaluate_per_image(model, case.task, case.dataset)
+        after_images = self._evaluate_case(spec, case, model, donor, refs)
         seconds = time.perf_counter() - start
         after = mean_metrics(after_images)
         metric = self.networks.metric_name(case.task)
@@ -259,6 +272,24 @@ class Lab:
             "restored_exactly": state_digest(model) == before,
             "device": str(self.device),
         }
+
+    def _evaluate_case(self, spec, case: Case, model: nn.Module, donor: Mapping[str, torch.Tensor], refs: list[TensorRef]) -> dict:
+        """Per-image metrics of the case's network state: evaluated once per distinct state (two
+        cases that change the same tensors to the same values share it; so do all AdaBN cases
+        whose donors differ in running statistics only), with activation reuse for the
+        ``layer`` and ``prefix`` scopes."""
+        state = StateKey.of(spec, model, donor, refs, case.recalibration)
+
+        def evaluate() -> dict:
+            keep = bn_state_refs(model) if case.recalibration != "none" else []
+            if self.activations is not None and case.scope == "layer" and not self.activations.has(StateKey(spec)):
+                self._evaluate_state(spec, model, StateKey(spec), capture=True)  # the target's activations, for this layer map
+            with preserved(model, keep), replaced(model, donor, refs):
+                train = self.networks.split(case.dataset, "train")
+                recalibrate(case.recalibration, model, train.images, batch_size=self.profile.eval_batch_size, device=self.device)
+                return self._evaluate_state(spec, model, state, capture=case.scope == "prefix")
+
+        return self.memo(("state", state), evaluate) if self.reuse else evaluate()
 
     # -- structure ---------------------------------------------------------------------
     def structure(self, arch: str) -> tuple[nn.Module, torch.Tensor]:

@@ -22,6 +22,7 @@ import pytest
         (["--device", "tpu"], "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N"),
         (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
         (["--arch", ","], "--arch ',' names no architecture; valid choices: unet, pspnet (leave it out for all)"),
+        (["--reuse-memory", "-1"], "--reuse-memory must be >= 0 MiB (0 turns reuse off), got -1"),
     ],
 )
 def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, inline_suite, args, message):

@@ -49,7 +49,7 @@ def lab(pytestconfig: pytest.Config) -> Lab:
         store = FixtureStore(suite.cache_dir, suite.profile, suite.device, progress, worker=suite.worker.id)
         networks = PaperNetworks(store, dataset=suite.selection.dataset)
     records = RecordCache(suite.cache_dir / RECORDS_DIR, record_context(networks), read=not pytestconfig.getoption("remeasure"))
-    suite.lab = Lab(networks, records)
+    suite.lab = Lab(networks, records, reuse_mib=pytestconfig.getoption("reuse_memory"))  # checked at start-up
     return suite.lab
 
 

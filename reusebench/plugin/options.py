@@ -68,6 +68,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="before the run, delete cache entries the current profile, torch and code cannot use",
     )
     group.addoption(
+        "--reuse-memory",
+        type=float,
+        default=512,
+        metavar="MIB",
+        help="memory per worker for activations kept for reuse by later cases (default 512; "
+        "0 turns reuse and the sharing of equal network states off: the same results, more work)",
+    )
+    group.addoption(
         "--remeasure",
         action="store_true",
         help="measure every case anew instead of loading its record from the cache (and rewrite the cached records)",

@@ -55,13 +55,16 @@ PROCESS_KEY = "reusebench-process"  # workeroutput: what a worker used (memory, 
 
 
 def process_summary(suite: SuiteState) -> dict:
-    """This process's peak memory and how many records it loaded from the cache or measured."""
+    """This process's peak memory, how many records it loaded from the cache or measured, and
+    its evaluation work (images x units computed, reused from earlier passes, needed)."""
     records = suite.lab.records if suite.lab is not None else None
+    activations = suite.lab.activations if suite.lab is not None else None
     return {
         "worker": suite.worker.id,
         **peak_memory(suite.device),
         "records_loaded": records.hits if records else 0,
         "records_measured": records.misses if records else 0,
+        "forward": activations.stats.as_dict() if activations else None,
     }
 
 
@@ -145,6 +148,13 @@ class ResultsPlugin:
             terminalreporter.write_line(
                 f"cases:   {loaded} loaded from the record cache, {measured} measured (--remeasure measures every case anew)"
             )
+            forward = [p["forward"] for p in self.processes if p.get("forward")]
+            if any(f["passes"] for f in forward):
+                done, reused, needed = (sum(f[k] for f in forward) for k in ("computed", "reused", "needed"))
+                terminalreporter.write_line(
+                    f"forward: {done} images x units computed in evaluation passes, {reused} reused from earlier passes "
+                    f"({needed} needed with every pass kept; --reuse-memory sets the memory for kept activations)"
+                )
         self._cache_line(terminalreporter)
         if self.updated is not None:
             terminalreporter.write_line(f"baseline updated: {self.updated}")

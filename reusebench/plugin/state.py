@@ -143,6 +143,8 @@ def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
         load_baseline(baseline_path(baseline_dir, profile.name, str(torch.__version__)))  # fail early if missing
     if update:
         check_writable(baseline_dir, "baseline directory", "--baseline-dir")
+    if config.getoption("reuse_memory") < 0:
+        raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {config.getoption('reuse_memory'):g}")
     return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances)
 
 
