@@ -36,11 +36,13 @@ def check_writable(path: Path, what: str, option: str) -> Path:
     return path
 
 
-def resolve_device(choice: str, worker_index: int = 0) -> torch.device:
-    """``auto`` picks a GPU when one is visible (worker N gets GPU N mod count), else the CPU."""
+def resolve_device(choice: str, worker_index: int = 0, per_device: int = 1) -> torch.device:
+    """``auto`` picks a GPU when one is visible, else the CPU. Workers fill GPUs ``per_device``
+    at a time, round robin: worker N gets GPU (N // per_device) mod count."""
+    slot = worker_index // per_device
     if choice == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", worker_index % torch.cuda.device_count())
+            return torch.device("cuda", slot % torch.cuda.device_count())
         return torch.device("cpu")
     if choice == "cpu":
         return torch.device("cpu")
@@ -49,7 +51,7 @@ def resolve_device(choice: str, worker_index: int = 0) -> torch.device:
         raise ConfigError(f"unknown device {choice!r}; valid choices: auto, cpu, cuda, cuda:N")
     if not torch.cuda.is_available():
         raise ConfigError(f"device {choice!r} was asked for, but torch sees no CUDA device; use --device cpu or auto")
-    index = int(match.group(1)) if match.group(1) else worker_index % torch.cuda.device_count()
+    index = int(match.group(1)) if match.group(1) else slot % torch.cuda.device_count()
     if index >= torch.cuda.device_count():
         raise ConfigError(f"device {choice!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
     return torch.device("cuda", index)

@@ -136,7 +136,7 @@ def whole_state_refs(model: nn.Module) -> list[TensorRef]:
 class Lab:
     """Measurements over ``networks``, memoised in the process and, with ``records``, on disk."""
 
-    def __init__(self, networks: NetworkProvider, records: RecordCache | None = None, *, reuse_mib: float = 512) -> None:
+    def __init__(self, networks: NetworkProvider, records: RecordCache | None = None, *, reuse_mib: float = 256) -> None:
         """``reuse_mib``: the memory for activations kept for reuse (0: evaluate every case with
         a whole forward pass and every state anew; the results are the same)."""
         self.networks = networks

@@ -1,18 +1,19 @@
 """Print the suite's speed figures, each measured in this one run, as ratios.
 
-    python scripts/speed_figures.py            # everything (three main-job runs: ~10 minutes on 2 cores)
+    python scripts/speed_figures.py            # everything (five main-job runs: ~45 minutes on 2 cores)
     python scripts/speed_figures.py --quick    # only the in-process figures (~1 minute)
 
 Figures (targets from the issue tracker):
   1. replace + evaluate + restore over evaluate alone, same network and data       (<= 1.05)
   2. the suite's training step over a minimal hand-written loop, throughput       (>= 0.95)
-  3. warm main job over cold main job (smoke, -n 2)                               (<= 0.25)
-  4. cold main job with -n 2 over -n 0, speedup                                   (>= 1.5)
-  5. fixture networks trained per cold run with 2 workers: each exactly once
+  3. warm main job over cold main job (smoke, -n 2, empty cache)                  (<= 0.1)
+  4. the measurement phase (networks cached, --remeasure) before/after activation
+     reuse and state sharing (--reuse-memory 0 / the default), and the forward work
+     (images x units) each did, against the work needed with every pass kept
+  5. cold main job with -n 0 over -n 2 (each from an empty cache), speedup        (>= 1.7)
+  6. fixture networks trained per cold run with 2 workers: each exactly once
 Rounds alternate between the two sides of a ratio, so that a slow phase of a shared
-machine hits both; each ratio is of medians.
-"""
-
+machine hits both; each ratio is of medians. The main jobs run one after another.
 from __future__ import annotations
 
 import argparse
@@ -95,8 +96,8 @@ def training_step_ratio(lab: Lab, arch: str, steps: int = 20) -> float:
     return t_hand / t_suite  # throughput ratio
 
 
-def main_job(workers: int, cache: Path, results: Path) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--cache-dir", str(cache), "--results-dir", str(results)]
+def main_job(workers: int, cache: Path, results: Path, *extra: str) -> tuple[float, dict]:
+    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--cache-dir", str(cache), "--results-dir", str(results), *extra]
     if workers:
         cmd += ["-n", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
@@ -105,13 +106,20 @@ def main_job(workers: int, cache: Path, results: Path) -> tuple[float, dict]:
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
-        raise SystemExit(f"main job with -n {workers} failed ({result.returncode})")
+        raise SystemExit(f"main job with -n {workers} {' '.join(extra)} failed ({result.returncode})")
     return seconds, json.loads((results / "smoke" / "records.json").read_text())
+
+
+def case_values(doc: dict) -> dict:
+    """Every measured case's numbers (wall time left out), to compare two runs bit for bit."""
+    return {json.dumps({k: r[k] for k in ("arch", "task", "group", "donor", "dataset", "scope", "layer", "recalibration", "seed")}):
+            json.dumps({k: v for k, v in r.items() if k not in ("seconds", "test")}, sort_keys=True)
+            for r in doc["records"] if r["kind"] == "case"}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="skip the three main-job runs")
+    parser.add_argument("--quick", action="store_true", help="skip the main-job runs")
     args = parser.parse_args()
 
     profile = get_profile("smoke")
@@ -125,16 +133,27 @@ def main() -> int:
         if args.quick:
             return 0
         torch.set_num_threads(os.cpu_count() or 1)
-        cold2, doc = main_job(2, Path(tmp) / "c2", Path(tmp) / "r2")
-        warm2, _ = main_job(2, Path(tmp) / "c2", Path(tmp) / "r2w")
-        cold0, _ = main_job(0, Path(tmp) / "c0", Path(tmp) / "r0")
+        c2, r = Path(tmp) / "c2", Path(tmp) / "r"
+        cold2, doc = main_job(2, c2, r / "cold2")
+        warm2, _ = main_job(2, c2, r / "warm2")
         print(f"3. warm / cold main job (-n 2) = {warm2:.1f} s / {cold2:.1f} s = {warm2 / cold2:.3f}   (target <= 0.1)")
-        print(f"4. cold main job -n 0 / -n 2 = {cold0:.1f} s / {cold2:.1f} s = speedup {cold0 / cold2:.2f}x   (target >= 1.5x)")
+        before, plain = main_job(2, c2, r / "before", "--remeasure", "--reuse-memory", "0")
+        after, reusing = main_job(2, c2, r / "after", "--remeasure")
+        fb, fa = plain["environment"]["forward_work"], reusing["environment"]["forward_work"]
+        same = case_values(plain) == case_values(reusing)
+        print(f"4. measurement phase (networks cached): before {before:.1f} s, after {after:.1f} s = {after / before:.3f}; "
+              f"cold main job before ~ {cold2 - after + before:.0f} s (derived), after {cold2:.0f} s (measured)")
+        print(f"   forward work, images x units: before {fb['computed']}, after {fa['computed']} "
+              f"(needed with every pass kept: {fa['needed']}); evaluation passes {fb['passes']} -> {fa['passes']}; "
+              f"records bit-identical: {same}")
+        cold0, _ = main_job(0, Path(tmp) / "c0", r / "cold0")
+        print(f"5. cold main job -n 0 / -n 2 = {cold0:.1f} s / {cold2:.1f} s = speedup {cold0 / cold2:.2f}x   (target >= 1.7x)")
         counts = Counter(t["label"] for t in doc["trainings"])
-        print(f"5. cold run with 2 workers trained {len(counts)} networks, {sum(counts.values())} trainings; "
+        print(f"6. cold run with 2 workers trained {len(counts)} networks, {sum(counts.values())} trainings; "
               f"each exactly once: {all(c == 1 for c in counts.values())} "
               f"(workers: {dict(Counter(t['worker'] for t in doc['trainings']))})")
-    return 0
+        print(f"   peak RSS per process (MiB): {doc['environment'].get('peak_rss_mib')}")
+    return 0 if args.quick or same else 1
 
 
 if __name__ == "__main__":

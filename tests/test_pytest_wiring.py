@@ -23,6 +23,9 @@ import pytest
         (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
         (["--arch", ","], "--arch ',' names no architecture; valid choices: unet, pspnet (leave it out for all)"),
         (["--reuse-memory", "-1"], "--reuse-memory must be >= 0 MiB (0 turns reuse off), got -1"),
+        (["--precision", "bf16", "--device", "cpu"], "--precision bf16: GPU paths, but the device is cpu"),
+        (["--compile", "--device", "cpu"], "--compile: GPU paths, but the device is cpu"),
+        (["--workers-per-device", "0"], "--workers-per-device must be >= 1, got 0"),
     ],
 )
 def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, inline_suite, args, message):

@@ -72,9 +72,9 @@ def test_the_context_covers_the_metric_code_and_the_data(store, tmp_path):
     before = source_digest([src])
     src.write_text("def dice(): return 2\n")
     assert source_digest([src]) != before, "a changed line changes the digest"
-    from reusebench import groups, metrics, protocol, recalibrate, replace
+    from reusebench import groups, metrics, protocol, recalibrate, replace, reuse
 
-    expected = source_digest([lab_module.__file__, protocol, metrics, groups, replace, recalibrate, *PaperNetworks(store).source_files()])
+    expected = source_digest([lab_module.__file__, protocol, metrics, groups, replace, recalibrate, reuse, *PaperNetworks(store).source_files()])
     assert context["code"] == expected
     assert any(str(f).endswith("fixtures/store.py") for f in PaperNetworks(store).source_files()), "rerandom is built there"
     assert context["device"]["name"] and context["libraries"]["skimage"], "the CPU model and the metric library"

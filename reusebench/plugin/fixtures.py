@@ -44,12 +44,12 @@ def lab(pytestconfig: pytest.Config) -> Lab:
     suite = state(pytestconfig)
     progress = TerminalProgress(pytestconfig, suite.worker.id)
     if suite.audit is not None:
-        networks = AuditNetworks(suite.audit, suite.profile, suite.device, suite.cache_dir, progress, worker=suite.worker.id)
+        networks = AuditNetworks(suite.audit, suite.profile, suite.device, suite.cache_dir, progress, worker=suite.worker.id, accel=suite.accel)
     else:
-        store = FixtureStore(suite.cache_dir, suite.profile, suite.device, progress, worker=suite.worker.id)
+        store = FixtureStore(suite.cache_dir, suite.profile, suite.device, progress, worker=suite.worker.id, accel=suite.accel)
         networks = PaperNetworks(store, dataset=suite.selection.dataset)
     records = RecordCache(suite.cache_dir / RECORDS_DIR, record_context(networks), read=not pytestconfig.getoption("remeasure"))
-    suite.lab = Lab(networks, records, reuse_mib=pytestconfig.getoption("reuse_memory"))  # checked at start-up
+    suite.lab = Lab(networks, records, reuse_mib=suite.reuse_mib)
     return suite.lab
 
 

@@ -49,6 +49,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="auto (a GPU when visible, else CPU), cpu, cuda or cuda:N (env REUSEBENCH_DEVICE)",
     )
     group.addoption(
+        "--workers-per-device",
+        type=int,
+        default=1,
+        metavar="K",
+        help="GPUs: xdist workers 0..K-1 share the first GPU, K..2K-1 the next, ... (default 1: worker i on GPU i mod count); "
+        "use K > 1 when one worker leaves a GPU idle",
+    )
+    group.addoption(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "tf32", "bf16"),
+        help="training precision (GPU only beside fp32): strict fp32 (default, the reference), tf32, or bf16 autocast; "
+        "evaluation is always fp32",
+    )
+    group.addoption("--channels-last", action="store_true", help="GPU: train in the channels-last memory format")
+    group.addoption("--compile", action="store_true", help="GPU: torch.compile the training forward pass")
+    group.addoption(
         "--cache-dir",
         dest="reusebench_cache_dir",
         default=os.environ.get("REUSEBENCH_CACHE_DIR") or str(default_cache_dir()),
@@ -70,9 +87,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--reuse-memory",
         type=float,
-        default=512,
+        default=256,
         metavar="MIB",
-        help="memory per worker for activations kept for reuse by later cases (default 512; "
+        help="memory per worker for activations kept for reuse by later cases (default 256; "
         "0 turns reuse and the sharing of equal network states off: the same results, more work)",
     )
     group.addoption(

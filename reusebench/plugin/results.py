@@ -113,6 +113,12 @@ class ResultsPlugin:
         env["peak_rss_mib"] = ", ".join(f"{p['worker']} {p['peak_rss_mib']:.0f}" for p in self.processes)
         if suite.device.type == "cuda":
             env["peak_gpu_mib"] = ", ".join(f"{p['worker']} {p['peak_gpu_mib']:.0f}" for p in self.processes if p["peak_gpu_mib"] is not None)
+        forward = [p["forward"] for p in self.processes if p.get("forward")]
+        if forward:  # images x units of the evaluation passes, summed over processes
+            env["forward_work"] = {k: sum(f[k] for f in forward) for k in ("computed", "reused", "needed", "passes")}
+        env["reuse_memory_mib"] = suite.reuse_mib
+        if not suite.accel.is_default:
+            env["acceleration"] = str(suite.accel)
         if not self.collector.has_records():
             return
         history = {} if suite.audit else baselines.history(suite.baseline_dir, self.collector.profile.name)
@@ -184,7 +190,7 @@ class ResultsPlugin:
         suite = self.suite
         if suite.audit is not None:
             return  # an audit's networks are checkpoints or audit entries, not fixture networks
-        store = FixtureStore(suite.cache_dir, suite.profile, suite.device)
+        store = FixtureStore(suite.cache_dir, suite.profile, suite.device, accel=suite.accel)
         terminalreporter.write_line(
             f"cache:   {len(store.entries())} fixture networks; {store.size_bytes() / 2**20:.1f} MiB in all (records included) in {store.root}"
             + (f" (pruned {len(suite.pruned)} entries before the run)" if suite.pruned is not None

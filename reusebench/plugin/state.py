@@ -17,6 +17,7 @@ from reusebench import audit as audits
 from reusebench.audit import AuditConfig
 from reusebench.baseline import baseline_path, load_baseline, load_tolerances
 from reusebench.claims import ObservationBook
+from fixtures.accel import Acceleration, strict_fp32
 from reusebench.environment import check_writable, resolve_device
 from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS
@@ -68,6 +69,8 @@ class SuiteState:
     results_dir: Path
     baseline_dir: Path
     tolerances: dict[str, float] | None  # set with --compare-baseline
+    accel: Acceleration = Acceleration()  # how fixture networks train on a GPU
+    reuse_mib: float = 256  # --reuse-memory
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
     pruned: list[Path] | None = None  # what --cache-prune removed
@@ -124,7 +127,11 @@ def _selection(config: pytest.Config, audit: AuditConfig | None) -> Selection:
 
 def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
     profile = get_profile(config.getoption("profile"), _overrides(config))
-    device = resolve_device(config.getoption("device"), worker.index)
+    per_device = config.getoption("workers_per_device")
+    if per_device < 1:
+        raise ConfigError(f"--workers-per-device must be >= 1, got {per_device}")
+    device = resolve_device(config.getoption("device"), worker.index, per_device)
+    accel = Acceleration(config.getoption("precision"), config.getoption("channels_last"), config.getoption("compile")).check(device)
     check_profile(profile)
     audit = _audit(config)
     selection = _selection(config, audit)
@@ -145,7 +152,7 @@ def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
         check_writable(baseline_dir, "baseline directory", "--baseline-dir")
     if config.getoption("reuse_memory") < 0:
         raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {config.getoption('reuse_memory'):g}")
-    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances)
+    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, config.getoption("reuse_memory"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -159,5 +166,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = suite
     if suite.device.type == "cpu":
         torch.set_num_threads(CPU_THREADS)
+    else:
+        strict_fp32()
     if worker.is_controller and config.getoption("cache_prune"):
-        suite.pruned = FixtureStore(suite.cache_dir, suite.profile, suite.device).prune()
+        suite.pruned = FixtureStore(suite.cache_dir, suite.profile, suite.device, accel=suite.accel).prune()
