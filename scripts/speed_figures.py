@@ -14,6 +14,8 @@ Figures (targets from the issue tracker):
   6. fixture networks trained per cold run with 2 workers: each exactly once
 Rounds alternate between the two sides of a ratio, so that a slow phase of a shared
 machine hits both; each ratio is of medians. The main jobs run one after another.
+"""
+
 from __future__ import annotations
 
 import argparse
