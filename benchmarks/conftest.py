@@ -8,12 +8,13 @@ front, split across the xdist workers.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from reusebench.claims import AUDIT_EXPECTATION, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
+from reusebench.claims import AUDIT_EXPECTATION, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
 from reusebench.lab import Case, Need
 from reusebench.plugin.state import state
 from reusebench.protocol import RECALIBRATIONS, REUSE_VARIANTS, ConfigError, donor_applies
@@ -32,6 +33,8 @@ class ClaimCase:
     task: str
     case: str
     expected: str  # "holds" or "fails", from observations.toml
+    family_size: int = 1  # the observation's distinct cells in this selection (the interval is simultaneous over them)
+    tier: str = "evidence"  # or "machinery": holds by construction; guards the code, is no evidence about the paper
 
     def needs(self, seeds: tuple[int, ...]) -> list[Need]:
         if self.observation.axis == "variant":  # R1/R2: the fine-tune and its scratch control
@@ -75,7 +78,7 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
     sel, book, profile = suite.selection, suite.observations, suite.profile.name  # --arch/--task/--donor/--group/--dataset
     calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, suite.device.type)
     audit = suite.audit is not None
-    params = []
+    cells = []  # (observation, arch, task, case, marks, tier)
     for oid in ids:
         obs = book.observations.get(oid)
         groups = {t.partition("@")[0] for t in obs.terms} if obs else set()
@@ -84,7 +87,7 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
         if audit:  # the audit's own donors: those the claim takes, and the user's pre-trained model
             cases = [d for d in sel.donors if (d in obs.cases or d == "pretrained") and all(donor_applies(d, g) for g in groups)]
         else:
-            cases = obs.cases
+            cases = obs.distinct_cases  # one cell for cases that are the same tensors or training path
         for arch in sel.archs:
             for task in sel.tasks:
                 for case in cases:
@@ -101,8 +104,12 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
                         reason = xf.reason if calibrated else f"not strict: measured on {book.calibration}, not this setup; {xf.reason}"
                         marks.append(pytest.mark.xfail(strict=calibrated, raises=ClaimNotReproduced, reason=reason))
                     expected = AUDIT_EXPECTATION if audit else "holds" if xf is None else "fails"
-                    params.append(pytest.param(ClaimCase(obs, arch, task, case, expected), marks=marks, id=f"{oid}-{arch}-{task}-{case}"))
-    return params
+                    cells.append((obs, arch, task, case, expected, marks, obs.tier(case)))
+    family = Counter((obs.id, tier) for obs, *_, tier in cells)
+    return [
+        pytest.param(ClaimCase(obs, arch, task, case, expected, family[obs.id, tier], tier), marks=marks, id=f"{obs.id}-{arch}-{task}-{case}")
+        for obs, arch, task, case, expected, marks, tier in cells
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -203,9 +210,13 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
 def judge(record):
     """Judge a claim over the seeds' (value, evidence), record the verdict, raise if it fails."""
 
-    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]]) -> None:
-        verdict = case.observation.judge(per_seed)
-        record("claim", {"arch": case.arch, "task": case.task, "case": case.case, "expected": case.expected, **verdict.record()})
-        verdict.check()
+    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]], image_means=None) -> None:
+        verdict = case.observation.judge(per_seed, image_means, case.family_size)
+        record("claim", {"arch": case.arch, "task": case.task, "case": case.case, "expected": case.expected,
+                         "tier": case.tier, **verdict.record()})
+        try:
+            verdict.check()
+        except ClaimInconclusive as exc:  # neither a pass nor hidden: a skip with the numbers, counted in the summary
+            pytest.skip(f"inconclusive: {exc}")
 
     return judge

@@ -17,8 +17,11 @@ def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite
     spec = lab.target_spec(arch, task, seed=seed)
     base = lab.reference_metrics(spec)
     metric = lab.networks.metric_name(task)
-    trained, init = base["trained"][metric], base["init"][metric]
-    record("baseline", {"arch": arch, "task": task, "seed": seed, "metric": metric, "trained": trained, "init": init})
+    trained, init, floor = base["trained"][metric], base["init"][metric], base["floor"][metric]
+    record("baseline", {"arch": arch, "task": task, "seed": seed, "metric": metric, "trained": trained, "init": init,
+                        "floor": floor, "floor_predictor": base["floor_name"]})
+    # The damage scale runs from m(T) down to the floor (the best constant predictor): T must beat it.
+    assert trained > floor, f"{spec.label} is no better than {base['floor_name']}: {metric} {trained:.3f} <= {floor:.3f}"
     # Damage divides by m(T) - m(T0): the network must have learned something clear (on the
     # paper's bounded metrics, 0.2; an audited metric may have any scale: it must improve) ...
     margin = 0.0 if suite.audit else 0.2
@@ -62,3 +65,19 @@ def test_paper_architecture_structure(arch, lab):
     head = inventory["forward_order"][-1]
     assert head in inventory["conv_layers"] and head not in inventory["conv_feeding_bn"]
     assert inventory["groups"]["conv.bias"]["tensors"] == len(inventory["conv_layers"])
+
+
+@pytest.mark.paper_only
+def test_cells_merged_as_the_same_are_the_same_tensors(arch, task, seed, lab, suite):
+    """observations.toml merges donors into one cell (`same`) only where they put identical
+    tensors into the target: checked here on every target, for every group of the claim."""
+    from reusebench.lab import Case
+
+    for obs in suite.observations.observations.values():
+        if obs.axis != "donor":
+            continue
+        groups = {t.partition("@")[0] for t in obs.terms} or {"bn.running"}  # A1: the running statistics
+        for same in obs.same:
+            for group in groups:
+                keys = {donor: lab.state_key(Case(arch, task, group, donor, lab.dataset, seed=seed)) for donor in same}
+                assert len(set(keys.values())) == 1, f"{obs.id}: {group} from {' vs '.join(same)} are different tensors"

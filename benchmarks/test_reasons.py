@@ -31,6 +31,23 @@ def test_finetune_runs(arch, task, seed, lab, record):
             assert len(run["rmse_layers"]) == len(lab.group_layers(arch, "conv.weight"))
 
 
+@pytest.mark.networks("finetunes")
+def test_merged_variants_follow_one_training_path(arch, task, seed, lab, suite):
+    """observations.toml merges R1/R2's `all` into `conv+bn.affine`: the running statistics they
+    differ in do not enter a train-mode forward, so the trained parameters are the same (on the
+    CPU bit for bit); only the running statistics differ, by momentum decay of the start values."""
+    import torch
+
+    for obs in ("R1", "R2"):
+        for same in suite.observations.observations[obs].same:
+            nets = [lab.networks.finetuned(lab.target_spec(arch, task, seed=seed), v).model for v in same]
+            params = [dict(n.named_parameters()) for n in nets]
+            for name, value in params[0].items():
+                other = params[1][name]
+                same_values = torch.equal(value, other) if lab.device.type == "cpu" else torch.allclose(value, other, rtol=1e-3, atol=1e-5)
+                assert same_values, f"{obs}: {' vs '.join(same)} differ in {name}: not one training path"
+
+
 @pytest.mark.claims("R1")
 def test_r1_reused_start_beats_scratch(claim_case, lab, judge):
     c = claim_case

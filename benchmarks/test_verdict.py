@@ -21,18 +21,18 @@ def test_audit_verdict(lab, record, suite):
         pytest.skip("the audit names no pre-trained model (donor_checkpoint or donor_data): nothing to reuse from")
     arch, task = sel.archs[0], sel.tasks[0]
 
-    def damages(**where) -> tuple[float, float]:
+    def damages(**where) -> dict:
         none, adabn = (lab.measure(Case(arch, task, donor="pretrained", dataset=lab.dataset, recalibration=r, **where)) for r in ("none", "adabn"))
         assert none["restored_exactly"] and adabn["restored_exactly"]
-        return none["damage"], adabn["damage"]
+        verdict = audit_verdict(tuple(none["damage_ci95"]), tuple(adabn["damage_ci95"]), where["group"].startswith("bn.running"))
+        return {"damage": none["damage"], "damage_ci95": none["damage_ci95"], "damage_adabn": adabn["damage"],
+                "damage_adabn_ci95": adabn["damage_ci95"], "verdict": verdict}
 
     groups, rows = [], []
     for group in sel.groups:
-        d, a = damages(group=group)
-        groups.append({"group": group, "layers": len(lab.group_layers(arch, group)), "damage": d, "damage_adabn": a, "verdict": audit_verdict(d, a, group.startswith("bn.running"))})
+        groups.append({"group": group, "layers": len(lab.group_layers(arch, group)), **damages(group=group)})
         for layer in lab.group_layers(arch, group):
-            d, a = damages(group=group, scope="layer", layer=layer)
-            rows.append({"group": group, "layer": layer, "damage": d, "damage_adabn": a, "verdict": audit_verdict(d, a, group.startswith("bn.running"))})
+            rows.append({"group": group, "layer": layer, **damages(group=group, scope="layer", layer=layer)})
     base = lab.reference_metrics(lab.target_spec(arch, task))
     order = lab.inventory(arch)["forward_order"]
     metric = lab.networks.metric_name(task)

@@ -37,6 +37,12 @@ def _quantity(value) -> float:
     return num(value)
 
 
+def _bounds(claim: dict) -> dict[str, float]:
+    """A claim record's interval (NaN when the record predates intervals)."""
+    iv = claim.get("interval") or {}
+    return {k: math.nan if iv.get(k) is None else num(iv[k]) for k in ("low", "high")}
+
+
 def torch_series(version: str) -> str:
     """'2.13.0+cpu' -> '2.13': baselines are kept per torch minor version where they differ."""
     return ".".join(version.split("+")[0].split(".")[:2])
@@ -57,7 +63,9 @@ def from_records(doc: dict) -> dict:
             if r["kind"] == "case"
         },
         "claims": {
-            claim_key(r): {"holds": r["holds"], "value": _quantity(r["value"]), "task": r["task"]}
+            claim_key(r): {"holds": r["holds"], "outcome": r.get("outcome", "holds" if r["holds"] else "does not hold"),
+                           "value": _quantity(r["value"]), "task": r["task"],
+                           **_bounds(r)}
             for r in doc["records"]
             if r["kind"] == "claim"
         },
@@ -141,15 +149,17 @@ def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tupl
         then = baseline["claims"].get(key)
         if then is None:
             notes.append(f"new observation check, not in the baseline: {key}")
-        elif then["holds"] != now["holds"]:
-            # A claim's value combines up to two damages: a flip whose value moved by less than
-            # twice the damage tolerance is within the device's measured noise (GPU), not drift.
-            tol = 2 * tolerances.get(f"{now['task']}.damage", 0.0)
-            status = {True: "holds", False: "does not hold"}
-            if _moved(then["value"], now["value"], tol):
-                drifts.append(Drift(key, "status", status[then["holds"]], status[now["holds"]], f"value moved > {tol:g}"))
-            else:
-                notes.append(f"{key} flipped to '{status[now['holds']]}' within noise (value {then['value']:.3f} -> {now['value']:.3f})")
+            continue
+        was, is_ = then.get("outcome", "holds" if then["holds"] else "does not hold"), now.get("outcome", "holds" if now["holds"] else "does not hold")
+        if {was, is_} == {"holds", "does not hold"}:  # a flip between the two conclusive outcomes
+            drifts.append(Drift(key, "status", was, is_, "a flip fails the run"))
+        elif was != is_:
+            notes.append(f"{key}: {was} -> {is_} (a move into or out of inconclusive; value {then['value']:.3f} -> {now['value']:.3f})")
+        # Compared against its interval, not a per-case tolerance: the baseline's value must lie
+        # inside this run's interval (on a deterministic CPU the values are equal).
+        low, high = now.get("low", math.nan), now.get("high", math.nan)
+        if math.isfinite(low) and math.isfinite(high) and math.isfinite(then["value"]) and not low <= then["value"] <= high:
+            drifts.append(Drift(key, "value", then["value"], now["value"], f"outside this run's interval [{low:.3f}, {high:.3f}]"))
     return drifts, notes
 
 
@@ -186,7 +196,9 @@ def history(directory: Path, profile: str) -> dict[str, dict[str, bool]]:
     for path in sorted(Path(directory).glob(f"{profile}*.json")):
         doc = json.loads(path.read_text())
         if doc.get("profile") == profile:
-            seen[f"{doc['torch']} ({doc['device_type']})"] = {k: v["holds"] for k, v in doc["claims"].items()}
+            seen[f"{doc['torch']} ({doc['device_type']})"] = {
+                k: v.get("outcome", "holds" if v["holds"] else "does not hold") for k, v in doc["claims"].items()
+            }
     return seen
 
 

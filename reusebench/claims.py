@@ -1,19 +1,22 @@
-"""The paper's claims as data: a value per seed against a threshold, judged on the worst seed.
+"""The paper's claims as data: a value per seed, judged by its mean and simultaneous interval.
 
 Definitions, thresholds and expected statuses live in ``benchmarks/observations.toml``;
 this module loads and validates that file and judges a claim on measured values. O1-O4 are
 linear combinations of group damages; R1, R2, C1, M1 and A1 get their values from their tests.
+A cell's outcome is *holds*, *does not hold* or *inconclusive* (``reusebench.stats``).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-import statistics
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from reusebench import stats
 from reusebench.protocol import (
     ARCHITECTURES,
     DONORS,
@@ -38,6 +41,10 @@ def claim_key(record: dict, keys: tuple[str, ...] = ("observation", "arch", "tas
 
 class ClaimNotReproduced(AssertionError):
     """The measured value does not satisfy the observation's threshold."""
+
+
+class ClaimInconclusive(Exception):
+    """The claim's interval straddles the threshold: neither holds nor does not hold."""
 
 
 class ClaimUndefined(AssertionError):
@@ -73,6 +80,22 @@ class Observation:
     axis: str = "donor"
     given: str | None = None
     unit: str = "damage"
+    same: tuple[tuple[str, ...], ...] = ()  # cases that are one cell: the same tensors or training path; the first names it
+    machinery: tuple[str, ...] = ()  # cases that hold by construction: checks of the code, not evidence about the paper
+
+    @property
+    def distinct_cases(self) -> tuple[str, ...]:
+        """The cases measured and counted: one per set of identical cases."""
+        merged = {case for group in self.same for case in group[1:]}
+        return tuple(c for c in self.cases if c not in merged)
+
+    def tier(self, case: str) -> str:
+        return "machinery" if case in self.machinery else "evidence"
+
+    def label(self, case: str) -> str:
+        """A cell's name that says what it stands for: ``defaults (= init = rerandom)``."""
+        group = next((g for g in self.same if g[0] == case), None)
+        return case if group is None else f"{case} (= {' = '.join(group[1:])})"
 
     def value_of(self, damages: dict[str, float]) -> float:
         return sum(coef * damages[group] for group, coef in self.terms.items())
@@ -85,19 +108,29 @@ class Observation:
         parts = ", ".join(f"damage({g})={damages[g]:.3f}" for g in self.terms)
         return self.judge({None: (self.value_of(damages), parts)})
 
-    def judge(self, per_seed: dict[int | None, tuple[float, str]]) -> "Verdict":
-        """The verdict over seeds, from each seed's (value, evidence): the worst seed decides.
-
-        Worst means the value least favourable to the claim (the smallest for ``>=``, the
-        largest for ``<=``); a non-finite value on any seed makes the claim undefined.
-        """
+    def judge(
+        self, per_seed: dict[int | None, tuple[float, str]], image_means: np.ndarray | None = None, family_size: int = 1
+    ) -> "Verdict":
+        """The verdict over seeds, from each seed's (value, evidence): the mean and its interval,
+        simultaneous over a family of ``family_size`` cells; ``image_means`` as in
+        ``stats.interval`` (None: the value has no per-image parts)."""
         if not per_seed:
             raise ValueError(f"{self.id}: nothing to judge")
         values = [v for v, _ in per_seed.values()]
-        finite = all(math.isfinite(v) for v in values)
-        worst = (min if self.op == ">=" else max)(values) if finite else math.nan
+        iv = stats.interval(values, image_means, level=stats.cell_level(family_size))
         seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
-        return Verdict(self, seeds, worst, self.holds(worst))
+        return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size)
+
+    def image_means(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
+        """The seed-mean value under each resample of the test images (shared by the seeds):
+        ``per_seed_parts``: per seed, per term, the per-image metric of (T, T', T0)."""
+        n_images = len(next(iter(per_seed_parts[0].values()))[0])
+        idx = stats.resample_indices(n_images)
+        per_seed = [
+            sum(coef * stats.damage_resamples(*parts[term], idx) for term, coef in self.terms.items())
+            for parts in per_seed_parts
+        ]
+        return np.mean(per_seed, axis=0)
 
 
 @dataclass(frozen=True)
@@ -112,12 +145,18 @@ class SeedValue:
 class Verdict:
     observation: Observation
     per_seed: tuple[SeedValue, ...]
-    value: float  # the worst seed's
-    holds: bool
+    interval: stats.Interval
+    outcome: str  # stats.HOLDS, FAILS, INCONCLUSIVE or UNDEFINED
+    family_size: int = 1
 
     @property
-    def mean(self) -> float:
-        return statistics.fmean(s.value for s in self.per_seed)
+    def value(self) -> float:
+        """The claim's value: the mean over seeds."""
+        return self.interval.mean
+
+    @property
+    def holds(self) -> bool:
+        return self.outcome == stats.HOLDS
 
     @property
     def spread(self) -> float:
@@ -126,13 +165,14 @@ class Verdict:
 
     @property
     def statistic(self) -> str:
-        n = len(self.per_seed)
-        return "the one seed" if n == 1 else f"worst of {n} seeds"
+        iv = self.interval
+        images = "seeds and test images" if iv.se_images else "seeds"
+        return f"mean of {iv.n_seeds} seed{'s' * (iv.n_seeds != 1)}, {100 * iv.level:.2f}% interval over {images} ({self.family_size} cells)"
 
     @property
     def evidence(self) -> str:
         o = self.observation
-        head = f"value {self.value:.3f} ({self.statistic}; need {o.op} {o.threshold})"
+        head = f"value {self.interval.text()} ({self.statistic}; need {o.op} {o.threshold}): {self.outcome}"
         if len(self.per_seed) == 1:
             detail = self.per_seed[0].evidence
             return f"{head}{'; ' + detail if detail else ''}"
@@ -140,24 +180,31 @@ class Verdict:
         return f"{head}; {seeds}"
 
     def check(self) -> None:
-        if not math.isfinite(self.value):
+        if self.outcome == stats.UNDEFINED:
             raise ClaimUndefined(f"{self.observation.id} is undefined here: {self.evidence}")
-        if not self.holds:
+        if self.outcome == stats.FAILS:
             raise ClaimNotReproduced(f"{self.observation.id} does not hold: {self.evidence}")
+        if self.outcome == stats.INCONCLUSIVE:
+            raise ClaimInconclusive(f"{self.observation.id} is inconclusive: {self.evidence}")
 
     def record(self) -> dict:
-        """The fields a claim record carries (besides arch, task, case, expected)."""
+        """The fields a claim record carries (besides arch, task, case, expected, tier)."""
         o = self.observation
         return {
             "observation": o.id,
             "statement": o.statement,
             "value": self.value,
+            "interval": self.interval.as_dict(),
+            "outcome": self.outcome,
+            "family_size": self.family_size,
             "statistic": self.statistic,
             "per_seed": [{"seed": s.seed, "value": s.value, "holds": s.holds, "evidence": s.evidence} for s in self.per_seed],
-            "mean": self.mean,
+            "mean": self.value,
+            "worst": (min if o.op == ">=" else max)(s.value for s in self.per_seed),  # the old rule's value, for comparison
             "spread": self.spread,
             "op": o.op,
             "threshold": o.threshold,
+            "unit": o.unit,
             "holds": self.holds,
             "evidence": self.evidence,
         }
@@ -228,7 +275,7 @@ def load_observations(path: Path) -> ObservationBook:
         check_choice("observation", xf.observation, observations, here)
         check_choice("architecture", xf.arch, ARCHITECTURES, here)
         check_choice("task", xf.task, TASKS, here)
-        check_choice("case", xf.case, observations[xf.observation].cases, here)
+        check_choice("case", xf.case, observations[xf.observation].distinct_cases, here)
         failures.append(xf)
     calibration = {"overrides": [], **raw.get("calibration", {"dataset": "shapes", "device": "cpu"})}
     if set(calibration) != {"dataset", "device", "overrides"} or not isinstance(calibration["overrides"], list):
@@ -267,7 +314,21 @@ def _observation(oid: str, table: dict, here: str) -> Observation:
         for term in terms:
             if not donor_applies(case, term.partition("@")[0]):
                 raise ConfigError(f"{here}: donor {case!r} makes no sense for group {term.partition('@')[0]!r}")
+    same = table.get("same", [])
+    if not isinstance(same, list) or not all(isinstance(g, list) and len(g) >= 2 for g in same):
+        raise ConfigError(f"{here}: 'same' must be a list of lists of two or more cases, got {same!r}")
+    for group in same:
+        for case in group:
+            check_choice(f"case of 'same' ({axis})", case, cases, here)
+    machinery = table.get("machinery", [])
+    if machinery is True:
+        machinery = list(cases)
+    if not isinstance(machinery, list):
+        raise ConfigError(f"{here}: 'machinery' must be true or a list of cases, got {machinery!r}")
+    for case in machinery:
+        check_choice(f"case of 'machinery' ({axis})", case, cases, here)
     return Observation(
         oid, statement, {t: float(c) for t, c in terms.items()}, op, float(threshold), cases, why,
         axis=axis, given=table.get("given"), unit=str(table.get("unit", "damage")),
+        same=tuple(tuple(g) for g in same), machinery=tuple(machinery),
     )

@@ -35,7 +35,7 @@ def _finetune(lab: Lab, arch: str, task: str, seed: int, variant: str) -> dict:
     metric = networks.metric_name(task)
     m_test = lab.evaluate(tuned.model, task, target.dataset)[metric]
     scratch = None if variant == "scratch" else finetune(lab, arch, task, seed, "scratch")
-    gain = base["trained"][metric] - base["init"][metric]
+    gain = base["trained"][metric] - base["floor"][metric]  # the damage scale's floor (reusebench.metrics.damage)
     trained_state = full.model.state_dict()
     ideal = conv_kernel_rmse(full.model, full.init_state, trained_state)  # how far training moves from init
     moved = conv_kernel_rmse(full.model, tuned.init_state, tuned.model.state_dict())  # how far the fine-tune moved

@@ -71,6 +71,9 @@ class Need:
     seed: int | None = None
 
 
+PER_IMAGE = "replaced_per_image"  # a record's per-image metric of T'; kept in the record cache, not in results
+
+
 class EmptyGroupError(LookupError):
     """The target network holds no tensor of the group (no BatchNorm, or convs without bias)."""
 
@@ -191,14 +194,19 @@ class Lab:
             return self.networks.evaluate_per_image(model, spec.task, spec.dataset)
 
     def reference_metrics(self, spec) -> dict:
-        """Metrics of the trained target T and of its initialisation T0, mean and per image."""
+        """Metrics of the trained target T, of its initialisation T0 and of the damage scale's
+        floor, mean and per image. The floor is the provider's best constant predictor where it
+        has one (the paper's tasks), else T0 (an audit's metric of unknown kind)."""
 
         def compute() -> dict:
             fx = self.fixture(spec)
             trained = self._evaluate_state(spec, fx.model, StateKey(spec), capture=True)
             with replaced(fx.model, fx.init_state, whole_state_refs(fx.model)):
                 init = self._evaluate_state(spec, fx.model, StateKey.whole(spec, "init"))
-            return {"trained": mean_metrics(trained), "init": mean_metrics(init), "per_image": (trained, init)}
+            trivial = getattr(self.networks, "floor_per_image", None)
+            name, floor = trivial(spec.task, spec.dataset) if trivial else ("the initialisation T0", init)
+            return {"trained": mean_metrics(trained), "init": mean_metrics(init), "floor": mean_metrics(floor), "floor_name": name,
+                    "per_image": (trained, init), "per_image_floor": floor}
 
         return self.memo(("reference", spec), compute)
 
@@ -225,12 +233,8 @@ class Lab:
             return None
         return self.records.key({"case": asdict(case), "target": target, "donor": donor})
 
-    def _measure(self, case: Case) -> dict:
-        spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
-        fx = self.fixture(spec)
-        base = self.reference_metrics(spec)
-        donor = self.networks.donor_state(fx, case.donor)
-        model = fx.model
+    def _refs(self, case: Case, spec, model: nn.Module) -> tuple[list[TensorRef], list[str] | None, list[str]]:
+        """The tensors the case replaces, the modules they are in (None: all) and the group's layer order."""
         order = self.group_layers(case.arch, case.group)
         modules = None
         if case.scope != "all":
@@ -244,14 +248,32 @@ class Lab:
                 f"({'no BatchNorm layers' if case.group.startswith('bn.') else 'its convs have no bias'}): "
                 "observations on this group do not apply"
             )
+        return refs, modules, order
+
+    def state_key(self, case: Case) -> StateKey:
+        """The network state the case evaluates (equal keys: the same tensors, one evaluation)."""
+        if case.seed is None:
+            case = replace(case, seed=self.seeds[0])
+        spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
+        fx = self.fixture(spec)
+        refs, _, _ = self._refs(case, spec, fx.model)
+        return StateKey.of(spec, fx.model, self.networks.donor_state(fx, case.donor), refs, case.recalibration)
+
+    def _measure(self, case: Case) -> dict:
+        spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
+        fx = self.fixture(spec)
+        base = self.reference_metrics(spec)
+        donor = self.networks.donor_state(fx, case.donor)
+        model = fx.model
+        refs, modules, order = self._refs(case, spec, model)
         before = state_digest(model)
         start = time.perf_counter()
         after_images = self._evaluate_case(spec, case, model, donor, refs)
         seconds = time.perf_counter() - start
         after = mean_metrics(after_images)
         metric = self.networks.metric_name(case.task)
-        m_t, m_r, m_0 = base["trained"][metric], after[metric], base["init"][metric]
-        trained_images, init_images = base["per_image"]
+        m_t, m_r, m_0, m_f = base["trained"][metric], after[metric], base["init"][metric], base["floor"][metric]
+        trained_images, floor_images = base["per_image"][0], base["per_image_floor"]
         return {
             **asdict(case),
             "position": None if modules is None else len(modules) if case.scope == "prefix" else order.index(case.layer) + 1,
@@ -260,9 +282,12 @@ class Lab:
             "m_target": m_t,
             "m_replaced": m_r,
             "m_init": m_0,
+            "m_floor": m_f,
+            "floor": base["floor_name"],
             "delta": m_r - m_t,
-            "damage": damage(m_t, m_r, m_0),
-            "damage_ci95": damage_interval(trained_images[metric], after_images[metric], init_images[metric]),
+            "damage": damage(m_t, m_r, m_f),
+            "damage_ci95": damage_interval(trained_images[metric], after_images[metric], floor_images[metric]),
+            PER_IMAGE: [float(v) for v in after_images[metric]],  # the claims' intervals resample images
             "metrics_target": base["trained"],
             "metrics_replaced": after,
             "metrics_init": base["init"],
@@ -290,6 +315,15 @@ class Lab:
                 return self._evaluate_state(spec, model, state, capture=case.scope == "prefix")
 
         return self.memo(("state", state), evaluate) if self.reuse else evaluate()
+
+    def image_parts(self, case: Case) -> tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """The case's primary metric per test image for T, T' and the damage floor (the same images for every seed)."""
+        record = self.measure(case)
+        spec = self.target_spec(case.arch, case.task, case.dataset, record["seed"])
+        base = self.reference_metrics(spec)
+        metric = record["metric"]
+        parts = (base["per_image"][0][metric], record[PER_IMAGE], base["per_image_floor"][metric])
+        return tuple(numpy.asarray(p, float) for p in parts)
 
     # -- structure ---------------------------------------------------------------------
     def structure(self, arch: str) -> tuple[nn.Module, torch.Tensor]:

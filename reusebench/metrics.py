@@ -50,6 +50,24 @@ def ae_per_image(recon: torch.Tensor, images: torch.Tensor) -> dict[str, np.ndar
     return {"ssim": np.array(ssim), "psnr": np.array(psnr)}
 
 
+def trivial_per_image(task: str, train_images: torch.Tensor, images: torch.Tensor, masks: torch.Tensor) -> tuple[str, dict[str, np.ndarray]]:
+    """The best constant predictor of ``task`` on the test images, and its metrics per image.
+
+    seg: all background or all foreground (logits -1 or +1 everywhere), whichever scores the
+    higher mean Dice; ae: a flat image at the training split's mean intensity. The damage
+    scale's floor (``damage``): it depends on the data only, never on a network's seed, where
+    an untrained network's metric flips with the sign of its head's random bias.
+    """
+    check_choice("task", task, TASKS)
+    if task == "seg":
+        candidates = {name: seg_per_image(torch.full_like(masks, value), masks) for name, value in (("all background", -1.0), ("all foreground", 1.0))}
+    else:
+        candidates = {"flat training-mean image": ae_per_image(torch.full_like(images, float(train_images.mean())), images)}
+    metric = "dice" if task == "seg" else "ssim"
+    name = max(candidates, key=lambda n: float(np.mean(candidates[n][metric])))
+    return name, candidates[name]
+
+
 def mean_metrics(per_image: dict[str, np.ndarray]) -> dict[str, float]:
     """The mean over images of each per-image metric."""
     return {name: float(np.mean(values)) for name, values in per_image.items()}
@@ -80,7 +98,7 @@ def evaluate(model: nn.Module, task: str, images: torch.Tensor, masks: torch.Ten
 
 
 def damage_interval(
-    target: np.ndarray, replaced: np.ndarray, init: np.ndarray, *, resamples: int = 1000, seed: int = 0
+    target: np.ndarray, replaced: np.ndarray, floor: np.ndarray, *, resamples: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
     """95% bootstrap interval of damage over the test images (paired resampling, fixed seed).
 
@@ -88,7 +106,7 @@ def damage_interval(
     """
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(target), size=(resamples, len(target)))
-    t, r, z = target[idx].mean(1), replaced[idx].mean(1), init[idx].mean(1)
+    t, r, z = target[idx].mean(1), replaced[idx].mean(1), floor[idx].mean(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(t - z > 0, (t - r) / (t - z), np.nan)
     if not np.isfinite(d).all():
@@ -97,13 +115,14 @@ def damage_interval(
     return (float(low), float(high))
 
 
-def damage(m_target: float, m_replaced: float, m_init: float) -> float:
-    """(m(T) - m(T')) / (m(T) - m(T0)): 0 harmless, 1 as bad as untrained, > 1 worse.
+def damage(m_target: float, m_replaced: float, m_floor: float) -> float:
+    """(m(T) - m(T')) / (m(T) - m_floor): 0 harmless, 1 as bad as the best constant predictor
+    (``trivial_per_image``), > 1 worse than it (an untrained network usually is).
 
-    NaN when any metric is non-finite or when the trained network is no better than its
-    initialisation (the scale is then undefined); such cases are reported, never averaged in.
+    NaN when any metric is non-finite or when the trained network is no better than the floor
+    (the scale is then undefined); such cases are reported, never averaged in.
     """
-    values = (m_target, m_replaced, m_init)
-    if not all(math.isfinite(v) for v in values) or m_target - m_init <= 0:
+    values = (m_target, m_replaced, m_floor)
+    if not all(math.isfinite(v) for v in values) or m_target - m_floor <= 0:
         return math.nan
-    return (m_target - m_replaced) / (m_target - m_init)
+    return (m_target - m_replaced) / (m_target - m_floor)

@@ -1,38 +1,70 @@
-"""Print ``[[expected_failure]]`` entries for the claims that did not hold in a run.
+"""The ``[[expected_failure]]`` entries of a run: every claim cell that does not hold.
 
-Usage: python scripts/expected_failures.py results/smoke/records.json >> benchmarks/observations.toml
+    python scripts/expected_failures.py results/smoke/records.json            # print them
+    python scripts/expected_failures.py results/smoke/records.json --write    # replace them in observations.toml
 
-Review the output before committing it: an expected failure is a statement that the paper's
-claim does not reproduce for that configuration, with the measured numbers as evidence.
-A claim is judged on its worst seed; the reason lists every seed's value.
+Review the result before committing it: an expected failure is a statement that the paper's
+claim does not reproduce for that configuration, with the measured numbers as evidence. Only
+cells whose whole interval lies on the wrong side of the threshold are entered ("does not
+hold"); inconclusive cells are not expectations, they are reported by every run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "# --- measured on the"  # everything from this line on is generated
 
 
-def main(path: str) -> int:
-    doc = json.loads(open(path).read())
+def entries(doc: dict) -> list[str]:
     profile = doc["profile"]["name"]
-    torch_version = doc["environment"]["torch"]
+    env = doc["environment"]
+    where = f"profile {profile}, torch {env['torch']}, {env.get('device_name', env['device'])}, {date.today()}"
     claims = sorted(
-        (r for r in doc["records"] if r["kind"] == "claim" and not r["holds"]),
+        (r for r in doc["records"] if r["kind"] == "claim" and r.get("outcome") == "does not hold"),
         key=lambda r: (r["observation"], r["arch"], r["task"], r["case"]),
     )
+    out = []
     for c in claims:
-        reason = f"{c['observation']} does not reproduce: {c['evidence']} (profile {profile}, torch {torch_version}, {date.today()})"
-        print("[[expected_failure]]")
-        for key in ("observation", "arch", "task", "case"):
-            print(f'{key} = "{c[key]}"')
-        print(f'profile = "{profile}"')
-        print(f"reason = {json.dumps(reason)}")
-        print()
-    print(f"# {len(claims)} expected failures", file=sys.stderr)
+        reason = f"{c['observation']} does not reproduce: {c['evidence']} ({where})"
+        out.append("\n".join(["[[expected_failure]]", *(f'{k} = "{c[k]}"' for k in ("observation", "arch", "task", "case")),
+                              f'profile = "{profile}"', f"reason = {json.dumps(reason)}", ""]))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("records", nargs="?", default="results/smoke/records.json")
+    parser.add_argument("--write", action="store_true", help="replace the generated block of benchmarks/observations.toml")
+    parser.add_argument("--observations", default=str(ROOT / "benchmarks" / "observations.toml"))
+    args = parser.parse_args()
+    doc = json.loads(Path(args.records).read_text())
+    found = entries(doc)
+    env = doc["environment"]
+    seeds = doc["profile"]["seeds"]
+    head = (
+        f"{MARKER} {doc['profile']['name']} profile (seeds {seeds}); regenerate with scripts/expected_failures.py ---\n"
+        f"# {date.today()}: {env.get('device_name', env['device'])}, torch {env['torch']}, -n 2. A cell is entered when its\n"
+        "# simultaneous interval (over seeds and test images; reusebench/stats.py) lies wholly on the wrong side.\n\n"
+    )
+    block = head + "\n".join(found)
+    if args.write:
+        path = Path(args.observations)
+        text = path.read_text()
+        keep = text[: text.index(MARKER)] if MARKER in text else text + "\n"
+        tmp = path.with_suffix(".toml.tmp")
+        tmp.write_text(keep + block)
+        tmp.replace(path)
+    else:
+        print(block)
+    print(f"# {len(found)} expected failures", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "results/smoke/records.json"))
+    sys.exit(main())

@@ -80,7 +80,8 @@ def test_a_model_never_seen_goes_through_the_whole_battery(tmp_path, never_seen,
     assert {"O1", "O2", "O3", "O4", "O4r", "C1"} <= claims <= {"O1", "O2", "O3", "O4", "O4r", "C1", "A1"}, claims
     verdict = next(r for r in records if r["kind"] == "verdict")
     assert {g["group"] for g in verdict["groups"]} >= {"bn.running", "conv.weight", "norm.affine"}
-    assert all(g["verdict"] in ("reuse", "reuse + AdaBN", "re-estimate (AdaBN)", "retrain") for g in verdict["groups"])
+    assert all(g["verdict"] in ("reuse", "reuse + AdaBN", "re-estimate (AdaBN)", "retrain", "inconclusive") for g in verdict["groups"])
+    assert all(len(g["damage_ci95"]) == 2 for g in verdict["groups"]), "every verdict with its interval"
     inventory = next(r for r in records if r["kind"] == "inventory")
     covered = dict((t, g) for t, g in inventory["coverage"]["covered"])
     assert {"Conv1d", "BatchNorm1d", "GroupNorm", "LayerNorm"} <= set(covered)
@@ -206,8 +207,11 @@ def test_a_model_that_does_not_fit_its_data_is_a_usage_error(tmp_path, never_see
 def test_verdict_classes():
     from reusebench.verdict import audit_verdict
 
-    assert audit_verdict(0.05, 0.9) == "reuse"
-    assert audit_verdict(0.5, 0.05) == "reuse + AdaBN"
-    assert audit_verdict(0.5, 0.05, running_stats=True) == "re-estimate (AdaBN)"
-    assert audit_verdict(0.5, 0.2) == "retrain" and audit_verdict(0.5, None) == "retrain"
-    assert audit_verdict(float("nan"), 0.0) == "undefined"
+    nan = float("nan")
+    assert audit_verdict((0.03, 0.07), (0.8, 0.9)) == "reuse"
+    assert audit_verdict((0.4, 0.6), (0.03, 0.07)) == "reuse + AdaBN"
+    assert audit_verdict((0.4, 0.6), (0.03, 0.07), running_stats=True) == "re-estimate (AdaBN)"
+    assert audit_verdict((0.4, 0.6), (0.15, 0.25)) == "retrain" and audit_verdict((0.4, 0.6), None) == "retrain"
+    assert audit_verdict((0.05, 0.15), (0.5, 0.6)) == "inconclusive", "straddles the threshold"
+    assert audit_verdict((0.4, 0.6), (0.05, 0.15)) == "inconclusive", "AdaBN might bring it there, or not"
+    assert audit_verdict((nan, nan), (0.0, 0.0)) == "undefined"

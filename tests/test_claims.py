@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from reusebench.claims import ClaimNotReproduced, ClaimUndefined, load_observations
+from reusebench.claims import ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, load_observations
 from reusebench.protocol import ConfigError
 
 REAL = Path(__file__).parents[1] / "benchmarks" / "observations.toml"
@@ -21,7 +21,7 @@ def test_evaluate_linear_claim():
     assert verdict.holds and verdict.value == pytest.approx(0.8)
     verdict.check()
     failing = o1.evaluate({"bn.running": 0.2, "bn.affine": 0.1})
-    with pytest.raises(ClaimNotReproduced, match=r"O1 does not hold: value 0.100 \(the one seed; need >= 0.2\); damage\(bn.running\)=0.200"):
+    with pytest.raises(ClaimNotReproduced, match=r"O1 does not hold: value 0.100 \[0.100, 0.100\] \(mean of 1 seed, .*need >= 0.2\): does not hold; damage\(bn.running\)=0.200"):
         failing.check()
     undefined = o1.evaluate({"bn.running": math.nan, "bn.affine": 0.1})
     assert not undefined.holds, "non-finite never holds"
@@ -71,29 +71,44 @@ def test_bad_observations_file_names_the_value_and_choices(tmp_path, text, messa
         load_observations(path)
 
 
-def test_judged_on_the_worst_seed():
+def test_judged_on_the_mean_and_its_interval():
     o2 = load_observations(REAL).observations["O2"]  # damage(bn.affine) <= 0.1
-    verdict = o2.judge({0: (0.02, "a"), 1: (0.15, "b"), 2: (0.05, "c")})
-    assert verdict.value == 0.15 and not verdict.holds, "one bad seed sinks a claim"
-    assert verdict.mean == pytest.approx(0.22 / 3) and verdict.spread == pytest.approx(0.13)
-    assert [s.holds for s in verdict.per_seed] == [True, False, True]
-    assert "worst of 3 seeds" in verdict.evidence and "seed 1: 0.150 (b)" in verdict.evidence
-    r1 = load_observations(REAL).observations["R1"]  # advantage >= threshold: the worst is the smallest
-    assert r1.judge({0: (0.9, ""), 1: (0.3, "")}).value == 0.3
-    with pytest.raises(ClaimUndefined):
-        r1.judge({0: (0.9, ""), 1: (math.nan, "")}).check()
-    record = verdict.record()
-    assert record["per_seed"][1] == {"seed": 1, "value": 0.15, "holds": False, "evidence": "b"}
-    assert record["statistic"] == "worst of 3 seeds" and record["holds"] is False
+    clear = o2.judge({0: (0.02, "a"), 1: (0.03, "b"), 2: (0.025, "c"), 3: (0.02, "d"), 4: (0.03, "e")})
+    assert clear.outcome == "holds" and clear.value == pytest.approx(0.025)
+    one_bad_seed = o2.judge({0: (0.02, "a"), 1: (0.15, "b"), 2: (0.05, "c"), 3: (0.04, "d"), 4: (0.03, "e")})
+    assert one_bad_seed.outcome == "inconclusive", "one seed on the wrong side no longer sinks a claim, nor passes it"
+    assert [s.holds for s in one_bad_seed.per_seed] == [True, False, True, True, True]
+    assert "mean of 5 seeds" in one_bad_seed.evidence and "seed 1: 0.150 (b)" in one_bad_seed.evidence
+    with pytest.raises(ClaimInconclusive):
+        one_bad_seed.check()
+    far = o2.judge({s: (0.5 + 0.01 * s, "") for s in range(5)})
+    assert far.outcome == "does not hold"
+    with pytest.raises(ClaimNotReproduced):
+        far.check()
+    assert not issubclass(ClaimInconclusive, AssertionError), "inconclusive is no failure (and no expected failure)"
 
 
-def test_given_limits_a_claim_to_where_another_is_expected_to_hold(tmp_path):
+def test_a_bigger_family_widens_each_interval():
+    o2 = load_observations(REAL).observations["O2"]
+    values = {s: (0.06 + 0.01 * s, "") for s in range(5)}
+    one, many = o2.judge(values, family_size=1), o2.judge(values, family_size=28)
+    assert many.interval.low < one.interval.low and many.interval.high > one.interval.high
+    assert one.outcome == "holds" and many.outcome == "inconclusive"
+
+
+def test_merged_and_machinery_cells():
+    book = load_observations(REAL)
+    o1, r1 = book.observations["O1"], book.observations["R1"]
+    assert "init" not in o1.distinct_cases and "rerandom" not in o1.distinct_cases and "defaults" in o1.distinct_cases
+    assert o1.label("defaults") == "defaults (= init = rerandom)"
+    assert o1.tier("defaults") == "machinery" and o1.tier("other_seed") == "evidence"
+    assert "all" not in r1.distinct_cases
+    assert all(book.observations["A1"].tier(c) == "machinery" for c in book.observations["A1"].cases)
+
+
+def test_an_expected_failure_on_a_merged_case_is_refused(tmp_path):
+    text = REAL.read_text() + '[[expected_failure]]\nobservation="O2"\nprofile="smoke"\narch="unet"\ntask="seg"\ncase="init"\nreason="r"\n'
     path = tmp_path / "observations.toml"
-    path.write_text(
-        BASE
-        + '[observation.Y]\nstatement = "s"\nop = ">="\nthreshold = 0.5\ncases = ["init", "rerandom"]\nwhy = "w"\ngiven = "X"\n'
-        + '[[expected_failure]]\nobservation="X"\nprofile="smoke"\narch="unet"\ntask="seg"\ncase="init"\nreason="r"\n'
-    )
-    book = load_observations(path)
-    assert not book.applies("Y", "smoke", "unet", "seg", "init")
-    assert book.applies("Y", "smoke", "unet", "seg", "rerandom") and book.applies("Y", "smoke", "unet", "ae", "init")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="unknown case 'init'.*valid choices: other_task, .*defaults"):
+        load_observations(path)

@@ -136,3 +136,22 @@ def test_expected_failures_are_not_strict_outside_their_calibration(tmp_path, ru
     result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "-rX")
     assert result.returncode == 0 and "1 xpassed" in result.stdout, result.stdout[-2000:]
     assert "not strict: measured on" in result.stdout
+
+
+@pytest.mark.parametrize("machinery, outcome", [(True, "1 failed"), (False, "1 failed")])
+def test_a_broken_machinery_check_fails_the_run(tmp_path, run_suite, tiny_overrides, machinery, outcome):
+    """A machinery check is left out of the claims summary, not out of the verdict: when the
+    identity it guards breaks (here: a threshold no damage can meet), the run fails."""
+    obs = tmp_path / "observations.toml"
+    text = (
+        '[observation.T]\nstatement = "never"\nterms = { "conv.weight" = 1.0 }\nop = "<="\n'
+        'threshold = -100.0\ncases = ["init"]\nwhy = "test"\n' + ('machinery = ["init"]\n' if machinery else "")
+    )
+    text += f'[calibration]\ndataset = "shapes"\ndevice = "cpu"\noverrides = {json.dumps(tiny_overrides)}\n'
+    obs.write_text(text)
+    result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "--device", "cpu")
+    assert result.returncode == 1 and outcome in result.stdout, result.stdout[-3000:]
+    records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
+    claim = next(r for r in records["records"] if r["kind"] == "claim")
+    assert claim["tier"] == ("machinery" if machinery else "evidence") and claim["outcome"] == "does not hold"
+    assert ("machinery checks" in result.stdout) == machinery

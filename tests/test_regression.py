@@ -70,7 +70,8 @@ def doc(value: float, holds: bool) -> dict:
         "scope": "all", "layer": None, "seed": 0, "recalibration": "none", "metric": "dice", "m_target": 0.6, "m_replaced": value,
         "m_init": 0.0, "damage": (0.6 - value) / 0.6,
     }
-    claim = {"kind": "claim", "observation": "O4", "arch": "unet", "task": "seg", "case": "init", "holds": holds, "value": 0.1}
+    claim = {"kind": "claim", "observation": "O4", "arch": "unet", "task": "seg", "case": "init", "holds": holds, "value": 0.1,
+             "outcome": "holds" if holds else "does not hold", "interval": {"low": 0.05, "high": 0.15}}
     return {"profile": {"name": "smoke"}, "environment": {"torch": "2.13.0", "device": "cpu"}, "records": [case, claim]}
 
 
@@ -85,10 +86,15 @@ def test_compare_respects_tolerance_nan_and_status():
     flipped = from_records(doc(0.50, False))
     flipped["claims"]["O4/unet/seg/init"]["value"] = 0.2
     drifts, _ = compare(base, flipped, tol)
-    assert [(d.quantity, d.baseline, d.now) for d in drifts] == [("status", "holds", "does not hold")]
-    flipped["claims"]["O4/unet/seg/init"]["value"] = 0.11  # moved less than 2 x damage tolerance
-    drifts, notes = compare(base, flipped, tol)
-    assert drifts == [] and "within noise" in notes[0]
+    assert [(d.quantity, d.baseline, d.now) for d in drifts] == [("status", "holds", "does not hold")], "a flip is drift"
+    unsure = from_records(doc(0.50, True))
+    unsure["claims"]["O4/unet/seg/init"]["outcome"] = "inconclusive"
+    drifts, notes = compare(base, unsure, tol)
+    assert drifts == [] and "holds -> inconclusive" in notes[0], "a move into inconclusive is reported, not failed"
+    moved = from_records(doc(0.50, True))
+    moved["claims"]["O4/unet/seg/init"].update(value=0.3, low=0.25, high=0.35)
+    drifts, _ = compare(base, moved, tol)
+    assert [d.quantity for d in drifts] == ["value"], "the baseline's value outside this run's interval"
 
 
 def test_the_committed_tolerances_cover_the_smoke_profile_on_cpu():

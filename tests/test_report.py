@@ -4,6 +4,8 @@ import re
 
 import matplotlib.image
 import pytest
+
+from reusebench.claims import Observation
 from PIL import Image
 
 from reusebench import report as report_module
@@ -32,16 +34,11 @@ def case(group, donor, dmg, *, seed=0, scope="all", layer=None, position=None, r
     }
 
 
-def claim(obs, case_name, values, *, op="<=", threshold=0.5, expected="holds", task="seg"):
-    holds = [v <= threshold if op == "<=" else v >= threshold for v in values]
-    worst = max(values) if op == "<=" else min(values)
-    return {
-        "kind": "claim", "test": f"c[{obs}-{task}-{case_name}]", "observation": obs, "statement": f"statement of {obs}",
-        "arch": "unet", "task": task, "case": case_name, "value": worst, "statistic": f"worst of {len(values)} seeds",
-        "per_seed": [{"seed": s, "value": v, "holds": h, "evidence": "e"} for s, (v, h) in enumerate(zip(values, holds))],
-        "mean": sum(values) / len(values), "spread": max(values) - min(values), "op": op, "threshold": threshold,
-        "holds": all(holds), "expected": expected, "evidence": "ev",
-    }
+def claim(obs, case_name, values, *, op="<=", threshold=0.5, expected="holds", task="seg", tier="evidence"):
+    """A claim record as the judge writes it (the real rule: mean and interval over the seeds)."""
+    verdict = Observation(obs, f"statement of {obs}", {}, op, threshold, (case_name,), "w").judge({s: (v, "e") for s, v in enumerate(values)})
+    return {"kind": "claim", "test": f"c[{obs}-{task}-{case_name}]", "arch": "unet", "task": task, "case": case_name,
+            "expected": expected, "tier": tier, **verdict.record()}
 
 
 def finetune(variant, seed, m_test, advantage):
@@ -87,7 +84,8 @@ def full_run() -> RunCollector:
         claim("R1", "conv", [0.2, 0.25], op=">=", threshold=0.1),
         claim("R2", "all", [0.2, 0.7], expected="holds"),  # regression on seed 1
         claim("C1", "init", [0.6, math.nan], op=">=", threshold=0.3),
-        claim("M1", "gradient", [1e-9, 2e-9], threshold=1e-6),
+        claim("M1", "gradient", [1e-9, 2e-9], threshold=1e-6, tier="machinery"),
+        claim("O3", "rerandom", [0.9, 0.91], op=">=", expected="fails"),  # holds: a flip
         claim("A1", "other_task_indep", [0.02, 0.03], threshold=0.1),
         *(finetune(v, s, m, a) for s in (0, 1) for v, m, a in
           (("scratch", 0.3, None), ("all", 0.5, 0.36), ("conv", 0.45, 0.27 + 0.01 * s), ("conv+bn.affine", math.nan, math.nan))),
@@ -126,11 +124,11 @@ def test_report_has_tables_and_nan_is_reported_not_hidden(tmp_path):
     report = written["report"].read_text()
     assert "## Replacement damage: unet / seg" in report and "0.900 ±0.000 (-0.540)" in report
     assert "non-finite" in report
-    assert re.search(r"\| O3 +\| unet +\| seg +\| init +\| 0\.900 / 0\.800 +\| 0\.850 ±0\.050 +\| 0\.800 >= 0\.5 +\| holds", report)
+    assert re.search(r"\| O3 +\| unet +\| seg +\| init +\| 0\.900 / 0\.800 +\| 0\.850 \[0\.215, 1\.485\] +\| >= 0\.5 +\| inconclusive", report)
     doc = json.loads(written["records"].read_text())  # standard JSON despite the NaN
     assert any(r.get("damage") == "nan" for r in doc["records"])
-    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["records.json", "report.md"], "no figures without records"
-    assert not any(k.startswith("figure:") for k in written)
+    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["figures", "records.json", "report.md"]
+    assert [k for k in written if k.startswith("figure:")] == ["figure:threshold_O3"], "no data figures without their records"
 
 
 def test_damage_cells_are_means_over_seeds_with_half_the_range(tmp_path):
@@ -161,8 +159,10 @@ def test_full_report_has_every_section_in_order_and_a_working_contents(written):
     # claims rows sit in their family's section, above its data
     reasons = text[text.index("## Reasons"):text.index("## Criterion (C1)")]
     assert reasons.index("| R1 ") < reasons.index("### R1") and "| R2 " in reasons and "| C1 " not in reasons
-    assert "0.200 / 0.700 ✗" in reasons and "does not hold (regression!)" in reasons
-    assert "R2 | statement of R2 | 0 / 1" in re.sub(r" +", " ", text)
+    assert "0.200 / 0.700 ✗" in reasons and "inconclusive (expected to hold)" in reasons
+    assert "| R2 | statement of R2 | 1 | 0 | 0 | 1 | none |" in re.sub(r" +", " ", text)
+    assert "| O3 | statement of O3 | 2 | 1 | 0 | 1 | unet/seg/rerandom (flip!) |" in re.sub(r" +", " ", text)
+    assert "Machinery checks (true by construction; they guard the code and are not counted above): 1/1 hold." in text
 
 
 def test_full_report_tables(written):
@@ -188,7 +188,7 @@ def test_full_report_tables(written):
     assert "critical 0.90" in text and "robust 0.06" in text
     assert text.index("| enc.0 |", text.index("## Layer maps")) < text.index("| enc.1 |", text.index("## Layer maps"))
     assert "0.200 / 0.700 ✗" in text  # a failing seed is marked
-    assert "| M1 | unet | seg | gradient | 1.0e-09 / 2.0e-09 | 1.5e-09 ±5.0e-10 | 2.0e-09 <= 1e-06 | holds |" in text
+    assert re.search(r"\| M1 \| unet \| seg \| gradient \(machinery\) \| 1\.0e-09 / 2\.0e-09 \| 1\.5e-09 \[-4\.9e-09, 7\.9e-09\] \| <= 1e-06 \| holds \|", text)
 
 
 def test_figures_are_written_linked_readable_and_atomic(tmp_path):
@@ -198,7 +198,8 @@ def test_figures_are_written_linked_readable_and_atomic(tmp_path):
     (directory / "figures" / "curves-pspnet-ae.png").write_bytes(b"old")  # an earlier run's figure
     written = full_run().write(directory)
     names = sorted(k.removeprefix("figure:") for k in written if k.startswith("figure:"))
-    assert names == ["curves-unet-seg", "layermap-unet-seg", "layermap-unet-seg-prefix", "rmse-damage-unet-seg"]
+    assert names == ["curves-unet-seg", "layermap-unet-seg", "layermap-unet-seg-prefix", "rmse-damage-unet-seg",
+                     *(f"threshold_{o}" for o in ("A1", "C1", "O3", "O4", "R1", "R2"))], "one threshold figure per claim (evidence)"
     text = written["report"].read_text()
     assert sorted(figure_links(text)) == sorted(f"figures/{n}.png" for n in names)
     for name in names:
@@ -267,9 +268,11 @@ def test_layer_class_thresholds():
 def test_summary_lines_and_history_use_the_case():
     c = full_run()
     lines = c.summary_lines()
-    assert "  R2: holds in 0/1; not in unet/seg/all" in lines
+    assert "  R2: holds 0, does not hold 0, inconclusive 1 of 1; inconclusive: unet/seg/all" in lines
+    assert "  O4: holds 0, does not hold 1, inconclusive 0 of 1" in lines
+    assert any(line.startswith("  machinery checks") and "1/1 hold" in line for line in lines)
     assert any("differ from observations.toml" in line for line in lines)
-    text = render(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": False}}, Figures())
+    text = render(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": "holds"}}, Figures())
     assert "Rows whose status differs between versions: O3/unet/seg/init." in text
     assert "observation/arch/task/case" in text
 

@@ -12,7 +12,7 @@ from fixtures.networks import PaperNetworks
 from fixtures.store import FixtureStore
 from reusebench import timing
 from reusebench.environment import describe
-from reusebench.lab import Lab, record_context
+from reusebench.lab import PER_IMAGE, Lab, record_context
 from reusebench.plugin.progress import TerminalProgress
 from reusebench.plugin.state import SuiteState, state
 from reusebench.profiles import Profile
@@ -58,7 +58,8 @@ def record(request: pytest.FixtureRequest) -> Callable[[str, dict], None]:
     """Call ``record(kind, data)`` to add a record to this run's results (works under xdist)."""
 
     def add(kind: str, data: dict) -> None:
-        request.node.user_properties.append((RECORD_KEY, {"kind": kind, "test": request.node.nodeid, **data}))
+        kept = {k: v for k, v in data.items() if k != PER_IMAGE}  # per-image values stay in the record cache
+        request.node.user_properties.append((RECORD_KEY, {"kind": kind, "test": request.node.nodeid, **kept}))
 
     return add
 

@@ -17,7 +17,8 @@ from reusebench.files import atomic_write_text, json_safe, remove_stale_temporar
 from reusebench.profiles import Profile
 from reusebench.report.format import _group
 from reusebench.report.layout import BENCHMARK_FILE, FIGURES_DIR, RECORDS_FILE, REPORT_FILE
-from reusebench.report.outcomes import is_surprise
+from reusebench.report.outcomes import counts, evidence, is_surprise, status
+from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE
 from reusebench.report.registry import Figures
 from reusebench.report.render import render
 
@@ -102,10 +103,16 @@ class RunCollector:
             f"{what}: {len(cases)} replacement cases, {len(claims)} claim checks, "
             f"{len(self.fixtures)} fixture networks ({trained} trained in this run, {len(self.fixtures) - trained} from cache)"
         ]
-        for obs, items in sorted(_group(claims, "observation").items()):
-            held = [c for c in items if c["holds"]]
-            failing = ", ".join(sorted(claim_key(c, ("arch", "task", "case")) for c in items if not c["holds"]))
-            lines.append(f"  {obs}: holds in {len(held)}/{len(items)}" + (f"; not in {failing}" if failing else ""))
+        lines.append("  distinct evidence cells per claim (simultaneous intervals over seeds and test images):")
+        for obs, items in sorted(_group(evidence(claims), "observation").items()):
+            n = counts(items)
+            unsure = ", ".join(sorted(claim_key(c, ("arch", "task", "case")) for c in items if status(c) == INCONCLUSIVE))
+            lines.append(f"  {obs}: holds {n[HOLDS]}, does not hold {n[FAILS]}, inconclusive {n[INCONCLUSIVE]} of {len(items)}"
+                         + (f"; inconclusive: {unsure}" if unsure else ""))
+        machinery = [c for c in claims if c.get("tier") == "machinery"]
+        if machinery:
+            n = counts(machinery)
+            lines.append(f"  machinery checks (hold by construction; not counted above): {n[HOLDS]}/{len(machinery)} hold")
         surprises = [c for c in claims if is_surprise(c)]
         if surprises:
             lines.append(f"  {len(surprises)} claim status(es) differ from observations.toml (see report)")

@@ -110,3 +110,31 @@ def rmse_scatter(path: Path, *, title: str, series: Sequence[tuple[str, Sequence
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="donor (Spearman ρ)")
     return save_figure(fig, path)
+
+
+def threshold_sensitivity(
+    path: Path, *, title: str, op: str, threshold: float, intervals: Sequence[tuple[float, float]], unit: str
+) -> Path:
+    """The share of cells that hold / do not hold / are inconclusive as the threshold moves,
+    from the cells' intervals; the chosen threshold is marked."""
+    finite = [(lo, hi) for lo, hi in intervals if math.isfinite(_finite(lo)) and math.isfinite(_finite(hi))]
+    lows, highs = np.array([lo for lo, _ in finite]), np.array([hi for _, hi in finite])
+    span = [threshold, *(lows if len(finite) else []), *(highs if len(finite) else [])]
+    pad = 0.1 * (max(span) - min(span) or 1.0)
+    grid = np.linspace(min(span) - pad, max(span) + pad, 200)
+    n = max(len(finite), 1)
+    if op == ">=":
+        holds = (lows[None, :] >= grid[:, None]).sum(1) / n
+        fails = (highs[None, :] < grid[:, None]).sum(1) / n
+    else:
+        holds = (highs[None, :] <= grid[:, None]).sum(1) / n
+        fails = (lows[None, :] > grid[:, None]).sum(1) / n
+    fig, ax = plt.subplots(figsize=(6.0, 3.6), layout="constrained")
+    ax.plot(grid, holds, label="holds", color="tab:green")
+    ax.plot(grid, fails, label="does not hold", color="tab:red")
+    ax.plot(grid, 1 - holds - fails, label="inconclusive", color="tab:grey", linestyle=":")
+    ax.axvline(threshold, color="black", linewidth=1.0, linestyle="--", label=f"threshold {op} {threshold:g}")
+    ax.set(title=title, xlabel=f"threshold ({unit})", ylabel=f"share of {len(finite)} cells", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)

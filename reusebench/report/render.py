@@ -34,7 +34,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) -> 
     inventories = of("inventory")
     body = [
         *verdict_section(of("verdict")),
-        *summary_section(claims),
+        *summary_section(claims, figures),
         *family_section("O", claims),
         *history_section(claims, env, history),
         *cases_section(cases),

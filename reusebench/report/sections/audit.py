@@ -10,21 +10,28 @@ def verdict_section(verdicts: list[dict]) -> list[str]:
     if not verdicts:
         return []
     v = verdicts[0]
-    rows = [[g["group"], g["layers"], fmt(g["damage"]), fmt(g["damage_adabn"]), f"**{g['verdict']}**"] for g in v["groups"]]
+    def iv(value, ci) -> str:
+        return fmt(value) if not ci else f"{fmt(value)} [{fmt(ci[0])}, {fmt(ci[1])}]"
+
+    rows = [[g["group"], g["layers"], iv(g["damage"], g.get("damage_ci95")), iv(g["damage_adabn"], g.get("damage_adabn_ci95")),
+             f"**{g['verdict']}**"] for g in v["groups"]]
     groups = [g["group"] for g in v["groups"]]
     cells = {(r["layer"], r["group"]): r for r in v["layers"]}
     layers = list(dict.fromkeys(r["layer"] for r in v["layers"]))
-    short = {"reuse": "reuse", "reuse + AdaBN": "AdaBN", "re-estimate (AdaBN)": "re-est.", "retrain": "RETRAIN", "undefined": "?"}
+    short = {"reuse": "reuse", "reuse + AdaBN": "AdaBN", "re-estimate (AdaBN)": "re-est.", "retrain": "RETRAIN",
+             "inconclusive": "unsure", "undefined": "?"}
     layer_rows = [[f"`{layer}`", *(f"{short[c['verdict']]} {fmt(c['damage'], 2)}" if (c := cells.get((layer, g))) else ""
                                    for g in groups)] for layer in layers]
-    counts = {k: sum(1 for g in v["groups"] if g["verdict"] == k) for k in ("reuse", "reuse + AdaBN", "re-estimate (AdaBN)", "retrain", "undefined")}
+    counts = {k: sum(1 for g in v["groups"] if g["verdict"] == k) for k in short}
     return [
         f"## Verdict: what `{v['name']}` can reuse from your pre-trained model",
         "",
         f"Target metric `{v['metric']}` {fmt(v['m_target'])} (its initialisation {fmt(v['m_init'])}). Each parameter group "
-        f"replaced by the pre-trained model's values: **reuse** if damage <= {v['reusable_max']} as is, **reuse + AdaBN** "
+        f"replaced by the pre-trained model's values: **reuse** if damage <= {v['reusable_max']} as is (the whole 95% "
+        "interval over your test images), **reuse + AdaBN** "
         "if re-estimating the BN statistics on your training data brings it there (for the running statistics "
-        "themselves: **re-estimate (AdaBN)**, do not reuse them), **retrain** otherwise. Groups overlap (weight, bias, "
+        "themselves: **re-estimate (AdaBN)**, do not reuse them), **retrain** when the interval is above it either way, "
+        "**inconclusive** when an interval straddles it. Groups overlap (weight, bias, "
         "affine); counts: " + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ".",
         "",
         _table(rows, ["group", "layers", "damage", "damage after AdaBN", "verdict"]),

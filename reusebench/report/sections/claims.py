@@ -3,32 +3,60 @@
 from __future__ import annotations
 
 from reusebench.claims import claim_key
-from reusebench.files import num
 from reusebench.protocol import ARCHITECTURES, TASKS
 from reusebench.report.format import _by_seed, _group, _rank, _table, fmt_any
-from reusebench.report.outcomes import is_surprise, outcome
+from reusebench.report.outcomes import counts, evidence, is_surprise, outcome, status
+from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE
 
 FAMILIES = {"O": "Observations", "R": "Reasons", "C": "Criterion (C1)", "M": "Mechanism (M1)", "A": "Recalibration (A1)"}
 
 
-def summary_section(claims: list[dict]) -> list[str]:
+def sensitivity_section(claims: list[dict], figures) -> list[str]:
+    """One figure per claim: how its counts move with the threshold (evidence cells only)."""
+    out = []
+    for obs, items in sorted(_group(evidence(claims), "observation").items()):
+        intervals = [((c.get("interval") or {}).get("low"), (c.get("interval") or {}).get("high")) for c in items]
+        if not any(lo is not None for lo, _ in intervals):
+            continue
+        out.append(figures.link(
+            f"threshold_{obs}", f"{obs}: share of cells by outcome against the threshold", "threshold_sensitivity",
+            title=f"{obs}: outcomes as the threshold moves", op=items[0]["op"], threshold=items[0]["threshold"],
+            intervals=[(float("nan") if lo is None else lo, float("nan") if hi is None else hi) for lo, hi in intervals],
+            unit=str(items[0].get("unit", "value")),
+        ))
+    if not out:
+        return []
+    return ["### Threshold sensitivity", "",
+            "Whether a count hinges on its threshold: the share of cells whose interval puts them on each side, as the "
+            "threshold moves (dashed: the chosen one).", "", *(line for link in out for line in (link, ""))]
+
+
+def summary_section(claims: list[dict], figures=None) -> list[str]:
     if not claims:
         return []
     rows = []
-    for obs, items in sorted(_group(claims, "observation").items()):
+    for obs, items in sorted(_group(evidence(claims), "observation").items()):
         surprises = [f"{claim_key(c, ('arch', 'task', 'case'))} ({outcome(c).split('(')[-1].rstrip(')')})"
                      for c in items if is_surprise(c)]
-        rows.append([
-            obs, items[0]["statement"], f"{sum(c['holds'] for c in items)} / {len(items)}",
-            sum(1 for c in items if not c["holds"] and not is_surprise(c)), ", ".join(surprises) or "none",
-        ])
+        n = counts(items)
+        rows.append([obs, items[0]["statement"], len(items), n[HOLDS], n[FAILS], n[INCONCLUSIVE], ", ".join(surprises) or "none"])
+    machinery = [c for c in claims if c.get("tier") == "machinery"]
+    broken = [claim_key(c) for c in machinery if status(c) != HOLDS]
     return [
         "## Claims summary",
         "",
-        "Each claim is one test per architecture x task x case; `expected` comes from `benchmarks/observations.toml`.",
+        "Distinct cells (architecture x task x case; cases that put the same tensors in, or follow the same training "
+        "path, are one cell) that are evidence about the paper. A cell holds when its whole interval is on the claim's "
+        "side of the threshold, does not hold when it is wholly on the other side, and is inconclusive otherwise; the "
+        "intervals are over seeds and test images and simultaneous over each claim's cells (`reusebench/stats.py`). "
+        "Expected statuses come from `benchmarks/observations.toml`.",
         "",
-        _table(rows, ["claim", "statement", "holds", "does not hold (expected)", "surprises"]),
+        _table(rows, ["claim", "statement", "cells", "holds", "does not hold", "inconclusive", "surprises"]),
         "",
+        f"Machinery checks (true by construction; they guard the code and are not counted above): "
+        f"{len(machinery) - len(broken)}/{len(machinery)} hold" + (f"; broken: {', '.join(broken)}" if broken else "") + ".",
+        "",
+        *(sensitivity_section(claims, figures) if figures is not None else []),
     ]
 
 
@@ -44,37 +72,38 @@ def family_section(letter: str, claims: list[dict], data: list[str] = ()) -> lis
         rows = []
         for c in sorted(items, key=lambda c: (c["observation"], _rank(ARCHITECTURES)(c["arch"]), _rank(TASKS)(c["task"]), str(c["case"]))):
             per_seed = " / ".join(fmt_any(s.get("value")) + ("" if s.get("holds", True) else " ✗") for s in _by_seed(c.get("per_seed") or []))
-            half = None if c.get("spread") is None else num(c["spread"]) / 2
+            iv = c.get("interval") or {}
             rows.append([
-                c["observation"], c["arch"], c["task"], c["case"], per_seed or "-",
-                f"{fmt_any(c.get('mean'))} ±{fmt_any(half)}", f"{fmt_any(c['value'])} {c['op']} {c['threshold']}", outcome(c),
+                c["observation"], c["arch"], c["task"], c["case"] + (" (machinery)" if c.get("tier") == "machinery" else ""),
+                per_seed or "-", f"{fmt_any(c.get('mean'))} [{fmt_any(iv.get('low'))}, {fmt_any(iv.get('high'))}]",
+                f"{c['op']} {c['threshold']}", outcome(c),
             ])
         out += [
             *[f"- **{o}**: {s}" for o, s in statements],
             "",
-            f"The value tested against the threshold: {'; '.join(statistics) or 'see records'}. A seed on which the "
-            "claim does not hold is marked ✗.",
+            f"The value tested against the threshold: {'; '.join(statistics) or 'see records'}. A seed whose own value "
+            "is on the wrong side is marked ✗ (a single seed decides nothing).",
             "",
-            _table(rows, ["claim", "arch", "task", "case", "per seed", "mean ±", "value vs threshold", "outcome"]),
+            _table(rows, ["claim", "arch", "task", "case", "per seed", "mean [interval]", "threshold", "outcome"]),
             "",
         ]
     return out + list(data)
 
 
-def history_section(claims: list[dict], env: dict, history: dict[str, dict[str, bool]]) -> list[str]:
+def history_section(claims: list[dict], env: dict, history: dict[str, dict[str, str]]) -> list[str]:
     """Which claim holds where, per torch version seen (stored baselines and this run)."""
     if not claims:
         return []
     columns = dict(history)
-    columns[f"this run: {env['torch']} ({env['device'].split(':')[0]})"] = {claim_key(c): c["holds"] for c in claims}
+    columns[f"this run: {env['torch']} ({env['device'].split(':')[0]})"] = {claim_key(c): status(c) for c in claims}
     keys = sorted({k for statuses in columns.values() for k in statuses})
-    mark = {True: "holds", False: "-", None: " "}
-    rows = [[k, *(mark[statuses.get(k)] for statuses in columns.values())] for k in keys]
+    mark = {HOLDS: "holds", FAILS: "-", INCONCLUSIVE: "?", True: "holds", False: "-", None: " "}  # booleans: older baselines
+    rows = [[k, *(mark.get(statuses.get(k), str(statuses.get(k))) for statuses in columns.values())] for k in keys]
     flips = [r[0] for r in rows if len({c for c in r[1:] if c != " "}) > 1]
     return [
         "## Claim status across torch versions",
         "",
-        "From the stored baselines (`results/baselines/`) and this run; `-` means the claim does not hold.",
+        "From the stored baselines (`results/baselines/`) and this run; `-` means the claim does not hold, `?` inconclusive.",
         f"Rows whose status differs between versions: {', '.join(flips) if flips else 'none'}.",
         "",
         "<details><summary>the full table</summary>",
