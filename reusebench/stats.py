@@ -16,11 +16,14 @@ bootstrap interval over five values covers far less than its nominal rate; rliab
 Agarwal et al. 2021, makes the same point for few runs). With one seed (an audit) only the
 image term is left and the quantile is normal.
 
-Many cells, one family: an observation's verdict is a count over its cells, so its intervals
-are simultaneous: Bonferroni over the family's m distinct cells (each at level 1 - alpha/m).
-Each cell is judged in its own test, possibly on another xdist worker, which a step-down
-procedure (Holm, Benjamini-Hochberg) could not do without gathering every cell first;
-Bonferroni is the single-step procedure Holm refines, so it is slightly more conservative.
+Many cells, one family: an observation's verdict is a count over its cells, so the error is
+controlled over the family: Bonferroni over its m distinct cells. A cell's verdict uses one
+bound of its interval (the lower for ">=" holds / "<=" does not hold, the upper otherwise), so
+each bound is a one-sided 1 - alpha/m bound (the interval's two-sided level is 1 - 2 alpha/m):
+the probability that any cell of the family gets a wrong holds / does-not-hold verdict is at
+most alpha. Each cell is judged in its own test, possibly on another xdist worker, which a
+step-down procedure (Holm, Benjamini-Hochberg) could not do without gathering every cell
+first; Bonferroni is the single step Holm refines, so the counts are slightly conservative.
 
 Outcomes: *holds* when the whole interval is on the claim's side of the threshold, *does not
 hold* when it is wholly on the other side, *inconclusive* when it straddles.
@@ -58,8 +61,9 @@ class Interval:
 
 
 def cell_level(family_size: int, alpha: float = ALPHA) -> float:
-    """The per-cell two-sided level that makes ``family_size`` intervals simultaneous at 1 - alpha."""
-    return 1 - alpha / max(family_size, 1)
+    """The per-cell two-sided level whose one-sided bounds (1 - alpha/m each) keep the chance of
+    any wrong verdict in a family of ``family_size`` cells at most ``alpha``."""
+    return 1 - 2 * alpha / max(family_size, 1)
 
 
 def interval(per_seed: list[float], image_means: np.ndarray | None = None, *, level: float = 0.95) -> Interval:
