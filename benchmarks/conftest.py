@@ -91,7 +91,8 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
         for arch in sel.archs:
             for task in sel.tasks:
                 for case in cases:
-                    if obs.axis == "donor" and case not in sel.donors or not book.applies(oid, profile, arch, task, case):
+                    selected = not set(obs.members(case)).isdisjoint(sel.donors)  # --donor init selects defaults (= init = rerandom)
+                    if obs.axis == "donor" and not selected or not book.applies(oid, profile, arch, task, case):
                         continue
                     marks = [pytest.mark.observation(oid), _target_group(arch, task)]
                     xf = book.expected_failure(oid, profile, arch, task, case)

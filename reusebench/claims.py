@@ -83,6 +83,10 @@ class Observation:
     same: tuple[tuple[str, ...], ...] = ()  # cases that are one cell: the same tensors or training path; the first names it
     machinery: tuple[str, ...] = ()  # cases that hold by construction: checks of the code, not evidence about the paper
 
+    def members(self, case: str) -> tuple[str, ...]:
+        """The cases one cell stands for: itself and those merged into it."""
+        return next((g for g in self.same if g[0] == case), (case,))
+
     @property
     def distinct_cases(self) -> tuple[str, ...]:
         """The cases measured and counted: one per set of identical cases."""
@@ -166,6 +170,8 @@ class Verdict:
     @property
     def statistic(self) -> str:
         iv = self.interval
+        if iv.n_seeds == 1 and not iv.se_images:
+            return "one value: no interval (one seed, no per-image parts)"
         images = "seeds and test images" if iv.se_images else "seeds"
         return f"mean of {iv.n_seeds} seed{'s' * (iv.n_seeds != 1)}, {100 * iv.level:.2f}% interval over {images} ({self.family_size} cells)"
 

@@ -30,7 +30,7 @@ from reusebench.profiles import FINETUNE_FIELDS, Profile
 from reusebench.record_cache import RecordCache, source_digest
 from reusebench.protocol import DONORS, GROUPS, RECALIBRATIONS, SCOPES, ConfigError, check_choice, donor_applies
 from reusebench.recalibrate import bn_state_refs, recalibrate
-from reusebench.replace import preserved, replaced, state_digest
+from reusebench.replace import check_donor, preserved, replaced, state_digest
 from reusebench.reuse import ActivationStore, StateKey
 
 
@@ -257,7 +257,9 @@ class Lab:
         spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
         fx = self.fixture(spec)
         refs, _, _ = self._refs(case, spec, fx.model)
-        return StateKey.of(spec, fx.model, self.networks.donor_state(fx, case.donor), refs, case.recalibration)
+        donor = self.networks.donor_state(fx, case.donor)
+        check_donor(fx.model, donor, refs)
+        return StateKey.of(spec, fx.model, donor, refs, case.recalibration)
 
     def _measure(self, case: Case) -> dict:
         spec = self.target_spec(case.arch, case.task, case.dataset, case.seed)
@@ -303,12 +305,14 @@ class Lab:
         cases that change the same tensors to the same values share it; so do all AdaBN cases
         whose donors differ in running statistics only), with activation reuse for the
         ``layer`` and ``prefix`` scopes."""
+        check_donor(model, donor, refs)  # a named error for a missing or misshapen tensor, before any digest
         state = StateKey.of(spec, model, donor, refs, case.recalibration)
 
         def evaluate() -> dict:
             keep = bn_state_refs(model) if case.recalibration != "none" else []
-            if self.activations is not None and case.scope == "layer" and not self.activations.has(StateKey(spec)):
-                self._evaluate_state(spec, model, StateKey(spec), capture=True)  # the target's activations, for this layer map
+            target = StateKey(spec)
+            if self.activations is not None and case.scope == "layer" and not self.activations.has(target) and self.activations.can_keep(target):
+                self._evaluate_state(spec, model, target, capture=True)  # the target's activations, for this layer map
             with preserved(model, keep), replaced(model, donor, refs):
                 train = self.networks.split(case.dataset, "train")
                 recalibrate(case.recalibration, model, train.images, batch_size=self.profile.eval_batch_size, device=self.device)

@@ -113,6 +113,9 @@ def units(model: nn.Module) -> dict[str, str]:
                 and not isinstance(parent_module, (nn.ModuleList, nn.ModuleDict))  # containers are never called
                 and all(not any(c.children()) for c in parent_module.children())
             )
+            if leaf_parent and getattr(next(iter(parent_module.children())), "inplace", False):
+                # a skipped unit would not apply its in-place first op to an input others share
+                raise ReuseUnsupported(f"unit {parent!r} starts with an in-place operation")
             owner[name] = parent if leaf_parent else name
     if "" in owner.values():
         raise ReuseUnsupported("the network is a single module")
@@ -162,9 +165,15 @@ class ActivationStore:
     _history: list[tuple[StateKey, dict[str, int], dict[str, int]]] = field(default_factory=list)  # every pass: state, positions
     _units: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)  # model -> units
     _refused: weakref.WeakSet = field(default_factory=weakref.WeakSet)
+    _too_big: set = field(default_factory=set)  # bases whose capture did not fit the budget
 
     def has(self, state: StateKey) -> bool:
         return any(c.state == state for c in self._captures)
+
+    def can_keep(self, state: StateKey) -> bool:
+        """Whether a capture of ``state`` may be kept: memory is budgeted and its network's
+        captures have fitted so far (a paper-sized network may never fit a small budget)."""
+        return self.budget_bytes > 0 and state.base not in self._too_big
 
     def _source(self, state: StateKey, owner: dict[str, str]) -> tuple[Capture | None, set[str]]:
         """The capture that lets a pass of ``state`` skip the most units, and those units."""
@@ -201,7 +210,8 @@ class ActivationStore:
         modules = dict(model.named_modules())
         unit_names = sorted(set(owner.values()))
         source, skip = self._source(state, owner)
-        rec = _Recorder(source, skip, capture and self.budget_bytes > 0)
+        wanted = capture and self.budget_bytes > 0 and state.base not in self._too_big
+        rec = _Recorder(source, skip, wanted, self.budget_bytes)
         handles = [model.register_forward_pre_hook(rec.on_root)]
         originals = {}
         for name in unit_names:
@@ -221,6 +231,8 @@ class ActivationStore:
                     del modules[name].forward
                 else:
                     modules[name].forward = original
+        if rec.too_big:
+            self._too_big.add(state.base)
         self.stats.passes += 1
         self.stats.computed += rec.computed
         self.stats.reused += rec.reused
@@ -235,7 +247,7 @@ class ActivationStore:
         if not any(s == state for s, _, _ in self._history):
             self._history.append((state, rec.starts, rec.ends))
         complete = all(batch.keys() == rec.starts.keys() for batch in rec.outputs)
-        if capture and rec.outputs and complete and not self.has(state):
+        if rec.capture and rec.outputs and complete and not self.has(state):
             self._keep(Capture(state, rec.starts, rec.ends, rec.inputs, rec.outputs))
 
     def _touch(self, capture: Capture) -> None:
@@ -256,8 +268,10 @@ class ActivationStore:
 class _Recorder:
     """Hooks of one evaluation pass: positions, captured outputs, served outputs."""
 
-    def __init__(self, source: Capture | None, skip: set[str], capture: bool) -> None:
+    def __init__(self, source: Capture | None, skip: set[str], capture: bool, budget_bytes: int = 0) -> None:
         self.source, self.skip, self.capture = source, skip, capture
+        self.budget_bytes, self.captured_bytes = budget_bytes, 0
+        self.too_big = False  # the capture outgrew the budget: dropped, and not attempted again
         self.seen: set[str] = set()
         self.batch = -1
         self.serving = False  # this batch matches the source's
@@ -307,6 +321,11 @@ class _Recorder:
             self.computed += images
             if self.capture:
                 self.outputs[-1][name] = out.detach().clone()
+        if self.capture:
+            self.captured_bytes += out.numel() * out.element_size()
+            if self.captured_bytes > self.budget_bytes:  # stop copying at once, not after the pass
+                self.capture, self.too_big = False, True
+                self.outputs = [{} for _ in self.outputs]
 
     def forward_of(self, name: str, module: nn.Module):
         plain = type(module).forward.__get__(module)

@@ -79,9 +79,8 @@ def interval(per_seed: list[float], image_means: np.ndarray | None = None, *, le
         return Interval(math.nan, math.nan, math.nan, math.nan, math.nan, n, level)
     se_seeds = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
     se_images = 0.0
-    if image_means is not None:
-        finite = image_means[np.isfinite(image_means)]
-        se_images = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
+    if image_means is not None:  # a resample on which the damage is undefined leaves the image noise unknown
+        se_images = float(image_means.std(ddof=1)) if np.isfinite(image_means).all() and len(image_means) > 1 else math.nan
     se = math.hypot(se_seeds, se_images)
     q = float(stats.t.ppf(1 - (1 - level) / 2, df=n - 1) if n > 1 else stats.norm.ppf(1 - (1 - level) / 2))
     if not math.isfinite(se):

@@ -112,3 +112,8 @@ def test_an_expected_failure_on_a_merged_case_is_refused(tmp_path):
     path.write_text(text)
     with pytest.raises(ConfigError, match="unknown case 'init'.*valid choices: other_task, .*defaults"):
         load_observations(path)
+
+
+def test_selecting_a_merged_donor_selects_its_cell():
+    o2 = load_observations(REAL).observations["O2"]
+    assert o2.members("defaults") == ("defaults", "init", "rerandom") and o2.members("other_seed") == ("other_seed",)

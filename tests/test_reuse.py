@@ -157,3 +157,39 @@ def test_the_state_key_ignores_donor_values_equal_to_the_target(store):
     moved = {running[0].name: running[0].resolve(fx.model) + 1}
     assert StateKey.of("t", fx.model, moved, running, "adabn") == StateKey("t", recalibration="adabn")
     assert not math.isnan(lab.measure(Case("unet", "seg", "bn.weight", "init"))["m_replaced"])
+
+
+def test_a_capture_over_budget_stops_copying_and_is_not_retried():
+    model = nn.Sequential(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1)), nn.Sequential(nn.Conv2d(4, 1, 1))).eval()
+    x = torch.randn(8, 1, 16, 16)
+    store = ActivationStore(8 * 16 * 16 * 4 * 4)  # room for the first unit's outputs only
+    with store.pass_of(model, StateKey("m")):
+        predict(model, x, batch_size=4, device=torch.device("cpu"))
+    assert not store.has(StateKey("m")) and not store.can_keep(StateKey("m"))
+    assert store.can_keep(StateKey("other network"))
+
+
+def test_with_reuse_off_nothing_is_evaluated_twice(store):
+    # --reuse-memory 0 is the plain evaluation the speed figures compare against: no pass
+    # that only prepares reuse (a layer case's capture of its target) may run.
+    plain = Lab(PaperNetworks(store), reuse_mib=0)
+    cases = layer_cases(plain, "unet", "seg", "conv.weight", "init", "layer")
+    for c in cases:
+        plain.measure(c)
+    assert plain.activations.stats.passes == 2 + len(cases), "trained + init reference passes, one per case"
+
+
+def test_a_unit_starting_in_place_is_refused():
+    with pytest.raises(ReuseUnsupported, match="in-place"):
+        units(nn.Sequential(nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(1, 1, 1))))
+
+
+def test_a_missing_donor_tensor_is_named(store):
+    from reusebench.replace import MissingDonorTensorError
+
+    lab = Lab(PaperNetworks(store))
+    fx = lab.fixture(lab.target_spec("unet", "seg"))
+    donor = {k: v for k, v in fx.model.state_dict().items() if k != "inc.0.0.weight"}
+    lab.networks.donor_state = lambda target, name: donor
+    with pytest.raises(MissingDonorTensorError, match="inc.0.0.weight"):
+        lab.measure(Case("unet", "seg", "conv.weight", "other_seed"))

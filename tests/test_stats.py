@@ -79,3 +79,8 @@ def test_an_interval_is_plain_floats():
     """Records travel from xdist workers through execnet, which refuses numpy scalars."""
     iv = interval([0.1, 0.2, 0.3], np.array([0.2, 0.21, 0.19]), level=stats.cell_level(7))
     assert all(type(v) in (float, int) for v in iv.as_dict().values())
+
+
+def test_an_undefined_image_resample_leaves_the_interval_undefined():
+    iv = interval([0.1, 0.2, 0.3], np.array([0.2, np.nan, 0.19]))
+    assert outcome(iv, ">=", 0.0) == "undefined"
