@@ -21,7 +21,7 @@ def test_evaluate_linear_claim():
     assert verdict.holds and verdict.value == pytest.approx(0.8)
     verdict.check()
     failing = o1.evaluate({"bn.running": 0.2, "bn.affine": 0.1})
-    with pytest.raises(ClaimNotReproduced, match=r"O1 does not hold: value 0.100 \[0.100, 0.100\] \(mean of 1 seed, .*need >= 0.2\): does not hold; damage\(bn.running\)=0.200"):
+    with pytest.raises(ClaimNotReproduced, match=r"O1 does not hold: value 0.100 \[0.100, 0.100\] \(one value: no interval .*need >= 0.2\): does not hold; damage\(bn.running\)=0.200"):
         failing.check()
     undefined = o1.evaluate({"bn.running": math.nan, "bn.affine": 0.1})
     assert not undefined.holds, "non-finite never holds"
