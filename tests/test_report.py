@@ -124,7 +124,7 @@ def test_report_has_tables_and_nan_is_reported_not_hidden(tmp_path):
     report = written["report"].read_text()
     assert "## Replacement damage: unet / seg" in report and "0.900 ±0.000 (-0.540)" in report
     assert "non-finite" in report
-    assert re.search(r"\| O3 +\| unet +\| seg +\| init +\| 0\.900 / 0\.800 +\| 0\.850 \[0\.215, 1\.485\] +\| >= 0\.5 +\| inconclusive", report)
+    assert re.search(r"\| O3 +\| unet +\| seg +\| init +\| 0\.900 / 0\.800 +\| 0\.850 \[0\.534, 1\.166\] +\| >= 0\.5 +\| holds", report)
     doc = json.loads(written["records"].read_text())  # standard JSON despite the NaN
     assert any(r.get("damage") == "nan" for r in doc["records"])
     assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["figures", "records.json", "report.md"]
@@ -161,7 +161,7 @@ def test_full_report_has_every_section_in_order_and_a_working_contents(written):
     assert reasons.index("| R1 ") < reasons.index("### R1") and "| R2 " in reasons and "| C1 " not in reasons
     assert "0.200 / 0.700 ✗" in reasons and "inconclusive (expected to hold)" in reasons
     assert "| R2 | statement of R2 | 1 | 0 | 0 | 1 | none |" in re.sub(r" +", " ", text)
-    assert "| O3 | statement of O3 | 2 | 1 | 0 | 1 | unet/seg/rerandom (flip!) |" in re.sub(r" +", " ", text)
+    assert "| O3 | statement of O3 | 2 | 2 | 0 | 0 | unet/seg/rerandom (flip!) |" in re.sub(r" +", " ", text)
     assert "Machinery checks (true by construction; they guard the code and are not counted above): 1/1 hold." in text
 
 
@@ -188,7 +188,7 @@ def test_full_report_tables(written):
     assert "critical 0.90" in text and "robust 0.06" in text
     assert text.index("| enc.0 |", text.index("## Layer maps")) < text.index("| enc.1 |", text.index("## Layer maps"))
     assert "0.200 / 0.700 ✗" in text  # a failing seed is marked
-    assert re.search(r"\| M1 \| unet \| seg \| gradient \(machinery\) \| 1\.0e-09 / 2\.0e-09 \| 1\.5e-09 \[-4\.9e-09, 7\.9e-09\] \| <= 1e-06 \| holds \|", text)
+    assert re.search(r"\| M1 \| unet \| seg \| gradient \(machinery\) \| 1\.0e-09 / 2\.0e-09 \| 1\.5e-09 \[-1\.7e-09, 4\.7e-09\] \| <= 1e-06 \| holds \|", text)
 
 
 def test_figures_are_written_linked_readable_and_atomic(tmp_path):
@@ -272,7 +272,7 @@ def test_summary_lines_and_history_use_the_case():
     assert "  O4: holds 0, does not hold 1, inconclusive 0 of 1" in lines
     assert any(line.startswith("  machinery checks") and "1/1 hold" in line for line in lines)
     assert any("differ from observations.toml" in line for line in lines)
-    text = render(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": "holds"}}, Figures())
+    text = render(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": "does not hold"}}, Figures())
     assert "Rows whose status differs between versions: O3/unet/seg/init." in text
     assert "observation/arch/task/case" in text
 
