@@ -2,6 +2,9 @@
 
     python scripts/speed_figures.py            # everything (five main-job runs: ~45 minutes on 2 cores)
     python scripts/speed_figures.py --quick    # only the in-process figures (~1 minute)
+    python scripts/speed_figures.py --scaling --set seeds=[0,1]
+                                               # only figures 5 and 6, on a smaller battery
+                                               # (--set: profile overrides for every main job)
 
 Figures (targets from the issue tracker):
   1. replace + evaluate + restore over evaluate alone, same network and data       (<= 1.05)
@@ -98,7 +101,9 @@ def training_step_ratio(lab: Lab, arch: str, steps: int = 20) -> float:
     return t_hand / t_suite  # throughput ratio
 
 
-def main_job(workers: int, cache: Path, results: Path, *extra: str) -> tuple[float, dict]:
+def main_job(workers: int, cache: Path, results: Path, *extra: str, verdicts_may_fail: bool = False) -> tuple[float, dict]:
+    """Run the main job; ``verdicts_may_fail``: a run whose tests fail (exit 1: e.g. an expected
+    failure that passes under a profile override) still counts as a timed run; its summary is printed."""
     cmd = [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--cache-dir", str(cache), "--results-dir", str(results), *extra]
     if workers:
         cmd += ["-n", str(workers)]
@@ -106,7 +111,9 @@ def main_job(workers: int, cache: Path, results: Path, *extra: str) -> tuple[flo
     start = time.perf_counter()
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if result.returncode != 0:
+    if verdicts_may_fail and result.returncode == 1:
+        print(f"   -n {workers}: {result.stdout.strip().splitlines()[-1]} (test failures accepted: only the time is used)")
+    elif result.returncode != 0:
         print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
         raise SystemExit(f"main job with -n {workers} {' '.join(extra)} failed ({result.returncode})")
     return seconds, json.loads((results / "smoke" / "records.json").read_text())
@@ -119,10 +126,20 @@ def case_values(doc: dict) -> dict:
             for r in doc["records"] if r["kind"] == "case"}
 
 
+def trained_once(doc: dict) -> str:
+    counts = Counter(t["label"] for t in doc["trainings"])
+    return (f"6. cold run with 2 workers trained {len(counts)} networks, {sum(counts.values())} trainings; "
+            f"each exactly once: {all(c == 1 for c in counts.values())} "
+            f"(workers: {dict(Counter(t['worker'] for t in doc['trainings']))})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the main-job runs")
+    parser.add_argument("--scaling", action="store_true", help="only the cold -n 0 / -n 2 runs (figures 5 and 6)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a profile override for every main job")
     args = parser.parse_args()
+    overrides = [arg for item in args.set for arg in ("--set", item)]
 
     profile = get_profile("smoke")
     torch.set_num_threads(1)  # as one of two xdist workers on a 2-core machine
@@ -136,7 +153,14 @@ def main() -> int:
             return 0
         torch.set_num_threads(os.cpu_count() or 1)
         c2, r = Path(tmp) / "c2", Path(tmp) / "r"
-        cold2, doc = main_job(2, c2, r / "cold2")
+        if overrides:
+            print(f"main jobs with profile overrides: {' '.join(args.set)}")
+        cold2, doc = main_job(2, c2, r / "cold2", *overrides, verdicts_may_fail=args.scaling)
+        if args.scaling:
+            cold0, _ = main_job(0, Path(tmp) / "c0", r / "cold0", *overrides, verdicts_may_fail=True)
+            print(f"5. cold main job -n 0 / -n 2 = {cold0:.1f} s / {cold2:.1f} s = speedup {cold0 / cold2:.2f}x   (target >= 1.7x)")
+            print(trained_once(doc))
+            return 0
         warm2, _ = main_job(2, c2, r / "warm2")
         print(f"3. warm / cold main job (-n 2) = {warm2:.1f} s / {cold2:.1f} s = {warm2 / cold2:.3f}   (target <= 0.1)")
         before, plain = main_job(2, c2, r / "before", "--remeasure", "--reuse-memory", "0")
@@ -150,10 +174,7 @@ def main() -> int:
               f"records bit-identical: {same}")
         cold0, _ = main_job(0, Path(tmp) / "c0", r / "cold0")
         print(f"5. cold main job -n 0 / -n 2 = {cold0:.1f} s / {cold2:.1f} s = speedup {cold0 / cold2:.2f}x   (target >= 1.7x)")
-        counts = Counter(t["label"] for t in doc["trainings"])
-        print(f"6. cold run with 2 workers trained {len(counts)} networks, {sum(counts.values())} trainings; "
-              f"each exactly once: {all(c == 1 for c in counts.values())} "
-              f"(workers: {dict(Counter(t['worker'] for t in doc['trainings']))})")
+        print(trained_once(doc))
         print(f"   peak RSS per process (MiB): {doc['environment'].get('peak_rss_mib')}")
     return 0 if args.quick or same else 1
 
