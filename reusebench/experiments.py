@@ -96,7 +96,7 @@ def _bias_gradients(lab: Lab, arch: str, task: str, seed: int) -> dict:
     feeds = conv_feeding_bn(*lab.structure(arch))
     batch = networks.split(target.dataset, "train")
     images = batch.images[: lab.profile.batch_size].to(lab.device)
-    masks = batch.masks[: lab.profile.batch_size].to(lab.device)
+    masks = batch.targets(task)[: lab.profile.batch_size].to(lab.device)
     trained = {k: v.detach().cpu() for k, v in fx.model.state_dict().items()}
     loss = networks.loss(task)
     grads = {

@@ -50,19 +50,20 @@ def ae_per_image(recon: torch.Tensor, images: torch.Tensor) -> dict[str, np.ndar
     return {"ssim": np.array(ssim), "psnr": np.array(psnr)}
 
 
-def trivial_per_image(task: str, train_images: torch.Tensor, images: torch.Tensor, masks: torch.Tensor) -> tuple[str, dict[str, np.ndarray]]:
-    """The best constant predictor of ``task`` on the test images, and its metrics per image.
+def trivial_per_image(task: str, train_targets: torch.Tensor, targets: torch.Tensor) -> tuple[str, dict[str, np.ndarray]]:
+    """The best constant predictor of ``task`` against the test ``targets``, and its metrics per
+    image (targets: ``Split.targets``, masks for seg, the clean images for ae).
 
     seg: all background or all foreground (logits -1 or +1 everywhere), whichever scores the
-    higher mean Dice; ae: a flat image at the training split's mean intensity. The damage
+    higher mean Dice; ae: a flat image at the training targets' mean intensity. The damage
     scale's floor (``damage``): it depends on the data only, never on a network's seed, where
     an untrained network's metric flips with the sign of its head's random bias.
     """
     check_choice("task", task, TASKS)
     if task == "seg":
-        candidates = {name: seg_per_image(torch.full_like(masks, value), masks) for name, value in (("all background", -1.0), ("all foreground", 1.0))}
+        candidates = {name: seg_per_image(torch.full_like(targets, value), targets) for name, value in (("all background", -1.0), ("all foreground", 1.0))}
     else:
-        candidates = {"flat training-mean image": ae_per_image(torch.full_like(images, float(train_images.mean())), images)}
+        candidates = {"flat training-mean image": ae_per_image(torch.full_like(targets, float(train_targets.mean())), targets)}
     metric = "dice" if task == "seg" else "ssim"
     name = max(candidates, key=lambda n: float(np.mean(candidates[n][metric])))
     return name, candidates[name]
@@ -84,17 +85,18 @@ def ae_metrics(recon: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
 
 
 def evaluate_per_image(
-    model: nn.Module, task: str, images: torch.Tensor, masks: torch.Tensor, *, batch_size: int, device: torch.device
+    model: nn.Module, task: str, images: torch.Tensor, targets: torch.Tensor, *, batch_size: int, device: torch.device
 ) -> dict[str, np.ndarray]:
-    """Every metric of ``task`` for ``model``, one value per image."""
+    """Every metric of ``task`` for ``model`` on input ``images`` against ``targets`` (masks for
+    seg; for ae, the images it should reconstruct), one value per image."""
     check_choice("task", task, TASKS)
     out = predict(model, images, batch_size=batch_size, device=device)
-    return seg_per_image(out, masks) if task == "seg" else ae_per_image(out, images)
+    return seg_per_image(out, targets) if task == "seg" else ae_per_image(out, targets)
 
 
-def evaluate(model: nn.Module, task: str, images: torch.Tensor, masks: torch.Tensor, *, batch_size: int, device: torch.device) -> dict[str, float]:
+def evaluate(model: nn.Module, task: str, images: torch.Tensor, targets: torch.Tensor, *, batch_size: int, device: torch.device) -> dict[str, float]:
     """Every metric of ``task`` for ``model``: the mean over images."""
-    return mean_metrics(evaluate_per_image(model, task, images, masks, batch_size=batch_size, device=device))
+    return mean_metrics(evaluate_per_image(model, task, images, targets, batch_size=batch_size, device=device))
 
 
 def damage_interval(
