@@ -24,8 +24,14 @@ class Profile:
     width: int
     depth: int
     batch_size: int
-    steps: int
+    steps: int  # the training budget; the cosine schedule reaches zero at its end
+    optimizer: str  # OPTIMIZERS
     lr: float
+    momentum: float  # SGD's momentum; must be 0 for Adam (its betas are torch's defaults)
+    weight_decay: float  # L2 penalty, either optimiser
+    val_every: int  # the validation curve's resolution (steps); recorded with every network
+    patience: int  # convergence (early stopping): training ends once this many evaluations in a row ...
+    plateau_tol: float  # ... have not beaten the best validation metric by this much; `steps` is the budget
     eval_batch_size: int
     data_seed: int
     seeds: tuple[int, ...]
@@ -48,10 +54,12 @@ class Profile:
 
 
 FINETUNE_FIELDS = ("finetune_n", "finetune_steps", "finetune_eval_every")
+OPTIMIZERS = ("adam", "sgd")
 
 
-# field -> (type, minimum); seeds is checked on its own.
-_RULES: dict[str, tuple[type, float]] = {
+# field -> (type, minimum: exclusive for floats, inclusive for ints; None: >= 0); seeds,
+# optimizer and momentum's upper bound are checked on their own.
+_RULES: dict[str, tuple[type, float | None]] = {
     "image_size": (int, 16),
     "n_train": (int, 2),
     "n_val": (int, 1),
@@ -61,6 +69,11 @@ _RULES: dict[str, tuple[type, float]] = {
     "batch_size": (int, 2),
     "steps": (int, 1),
     "lr": (float, 0.0),
+    "momentum": (float, None),
+    "weight_decay": (float, None),
+    "val_every": (int, 1),
+    "patience": (int, 1),
+    "plateau_tol": (float, 0.0),
     "eval_batch_size": (int, 1),
     "data_seed": (int, 0),
     "log_every": (int, 1),
@@ -81,9 +94,18 @@ def validate(profile: Profile, where: str) -> Profile:
             raise ConfigError(f"{where}: field {field!r} must be {kind.__name__}, got {value!r}")
         if kind is float and not math.isfinite(value):
             raise ConfigError(f"{where}: field {field!r} must be a finite number, got {value!r}")
-        if value < minimum or (kind is float and value == minimum):
+        if minimum is None:
+            if value < 0:
+                raise ConfigError(f"{where}: field {field!r} must be >= 0, got {value!r}")
+        elif value < minimum or (kind is float and value == minimum):
             bound = f"> {minimum}" if kind is float else f">= {minimum}"
             raise ConfigError(f"{where}: field {field!r} must be {bound}, got {value!r}")
+    if profile.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{where}: field 'optimizer' must be one of {', '.join(OPTIMIZERS)}, got {profile.optimizer!r}")
+    if profile.optimizer == "adam" and profile.momentum != 0:
+        raise ConfigError(f"{where}: 'momentum' is SGD's; with optimizer 'adam' it must be 0.0, got {profile.momentum!r}")
+    if profile.momentum >= 1:
+        raise ConfigError(f"{where}: field 'momentum' must be < 1, got {profile.momentum!r}")
     seeds = profile.seeds
     if not isinstance(seeds, tuple) or len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {profile.seeds!r}")
@@ -114,8 +136,9 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
         if not isinstance(table["seeds"], list):
             raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {table['seeds']!r}")
         table = dict(table, seeds=tuple(table["seeds"]))
-        if isinstance(table["lr"], int):
-            table["lr"] = float(table["lr"])
+        for field, (kind, _) in _RULES.items():  # TOML's 0 for a float field
+            if kind is float and isinstance(table[field], int) and not isinstance(table[field], bool):
+                table[field] = float(table[field])
         profiles[name] = validate(Profile(name=name, **table), where)
     return profiles
 
@@ -136,6 +159,10 @@ def get_profile(name: str, overrides: dict[str, str] | None = None) -> Profile:
                 value = tomllib.loads(f"v = {text}")["v"]
             except tomllib.TOMLDecodeError:
                 value = text
-            changes[key] = tuple(value) if key == "seeds" and isinstance(value, list) else value
+            if key == "seeds" and isinstance(value, list):
+                value = tuple(value)
+            elif _RULES.get(key, (None,))[0] is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            changes[key] = value
         profile = profile.replace(**changes)
     return profile

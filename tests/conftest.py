@@ -21,7 +21,7 @@ ROOT = Path(__file__).parents[1]
 TINY = {
     "image_size": "16", "n_train": "16", "n_val": "8", "n_test": "8", "width": "4", "depth": "2", "batch_size": "8",
     "steps": "60", "lr": "0.01", "eval_batch_size": "8", "log_every": "10",
-    "finetune_n": "8", "finetune_steps": "10", "finetune_eval_every": "5", "seeds": "[0, 1]",
+    "finetune_n": "8", "finetune_steps": "10", "finetune_eval_every": "5", "seeds": "[0, 1]", "val_every": "10", "patience": "3",
 }
 
 

@@ -13,12 +13,19 @@ def test_profiles_load_and_smoke_is_small():
 def test_override_parses_values():
     p = get_profile("smoke", {"steps": "10", "lr": "0.01", "seeds": "[3, 4]"})
     assert (p.steps, p.lr, p.seeds) == (10, 0.01, (3, 4))
+    sgd = get_profile("smoke", {"optimizer": "sgd", "momentum": "0", "weight_decay": "0"})
+    assert (sgd.optimizer, sgd.momentum, sgd.weight_decay) == ("sgd", 0.0, 0.0)  # TOML's 0 for a float field
+
+
+def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
+    fields = get_profile("smoke").fixture_fields()
+    assert {"optimizer", "lr", "momentum", "weight_decay", "val_every", "patience", "plateau_tol", "steps"} <= set(fields)
 
 
 @pytest.mark.parametrize(
     "name, overrides, message",
     [
-        ("smok", {}, r"unknown profile 'smok'; valid choices: smoke, paper"),
+        ("smok", {}, r"unknown profile 'smok'; valid choices: smoke, smoke-sgd, standard, paper"),
         ("smoke", {"stepz": "1"}, r"unknown profile field 'stepz'.*steps"),
         ("smoke", {"steps": "0"}, r"'steps' must be >= 1, got 0"),
         ("smoke", {"width": "wide"}, r"'width' must be int, got 'wide'"),
@@ -27,6 +34,12 @@ def test_override_parses_values():
         ("smoke", {"seeds": "5"}, r"'seeds' must list at least two integers .* got 5"),
         ("smoke", {"lr": "nan"}, r"'lr' must be a finite number, got nan"),
         ("smoke", {"n_train": "4"}, r"'batch_size' 16 exceeds 'n_train' 4"),
+        ("smoke", {"optimizer": "rmsprop"}, r"'optimizer' must be one of adam, sgd, got 'rmsprop'"),
+        ("smoke", {"momentum": "0.9"}, r"'momentum' is SGD's; with optimizer 'adam' it must be 0.0, got 0.9"),
+        ("smoke", {"optimizer": "sgd", "momentum": "1"}, r"'momentum' must be < 1, got 1.0"),
+        ("smoke", {"weight_decay": "-1e-4"}, r"'weight_decay' must be >= 0, got -0.0001"),
+        ("smoke", {"patience": "0"}, r"'patience' must be >= 1, got 0"),
+        ("smoke", {"plateau_tol": "0"}, r"'plateau_tol' must be > 0.0, got 0.0"),
     ],
 )
 def test_bad_profile_values_are_named(name, overrides, message):
@@ -42,6 +55,6 @@ def test_a_bad_profiles_file_names_the_profile_and_field(tmp_path):
     bad.write_text(text)
     with pytest.raises(ConfigError, match=r"profiles.toml \[smoke\]: field 'width' must be int, got '8'"):
         load_profiles(bad)
-    bad.write_text(PROFILES_FILE.read_text().replace("steps = 400", "stepz = 400", 1))
+    bad.write_text(PROFILES_FILE.read_text().replace("\nsteps = ", "\nstepz = ", 1))
     with pytest.raises(ConfigError, match=r"\[smoke\]: unknown fields \['stepz'\], missing fields \['steps'\]"):
         load_profiles(bad)

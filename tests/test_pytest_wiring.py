@@ -11,7 +11,7 @@ import pytest
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--profile", "huge"], "unknown profile 'huge'; valid choices: smoke, paper"),
+        (["--profile", "huge"], "unknown profile 'huge'; valid choices: smoke, smoke-sgd, standard, paper"),
         (["--set", "steps=-3"], "'steps' must be >= 1, got -3"),
         (["--set", "steps"], "--set expects FIELD=VALUE, got 'steps'"),
         (["--arch", "unet,resnet"], "unknown architecture 'resnet' (from --arch); valid choices: unet, pspnet"),

@@ -1,0 +1,92 @@
+"""The training loop's rules: early stopping (the convergence rule) and the optimiser choice."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from fixtures.datasets import Split
+from fixtures.training import EarlyStop, make_optimiser, train
+
+
+def _setup(steps: int):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Conv2d(2, 1, 1))
+    data = Split(torch.rand(8, 1, 8, 8), (torch.rand(8, 1, 8, 8) > 0.5).float())
+    return model, data
+
+
+def _scripted(values):
+    """A monitor that returns ``values`` in turn and keeps a copy of the weights it saw."""
+    seen = []
+
+    def monitor(model):
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return values[len(seen) - 1]
+
+    return monitor, seen
+
+
+def test_early_stopping_stops_at_the_plateau_and_keeps_the_best_weights():
+    model, data = _setup(100)
+    # evaluations at steps 0, 5, 10, ...: the best (0.5) at step 10, then 3 evaluations without a gain of 0.01
+    monitor, seen = _scripted([0.0, 0.3, 0.5, 0.505, 0.49, 0.3] + [0.9] * 20)
+    log = train(model, "seg", data, steps=100, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01))
+    assert (log["converged"], log["stopped_at"], log["best_step"], log["best_value"]) == (True, 25, 10, 0.5)
+    assert [s for s, _ in log["monitor_curve"]] == [0, 5, 10, 15, 20, 25]
+    assert all(torch.equal(v, seen[2][k]) for k, v in model.state_dict().items()), "the weights of the best evaluation"
+    assert log["loss_curve"][-1][0] == 25
+
+
+def test_a_network_that_spends_its_budget_has_not_converged():
+    model, data = _setup(20)
+    monitor, _ = _scripted([0.1 * i for i in range(10)])  # gains 0.1 at every evaluation
+    log = train(model, "seg", data, steps=20, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=2, tol=0.01))
+    assert (log["converged"], log["stopped_at"], log["best_step"]) == (False, None, 20)
+    assert math.isclose(log["best_value"], 0.4)
+
+
+def test_the_initialisation_is_never_the_kept_state():
+    """A network whose first evaluations fall below its random start (a segmenter passing through
+    'all background') must not be stopped and reset to its initialisation."""
+    model, data = _setup(100)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    monitor, seen = _scripted([0.3, 0.0, 0.0, 0.0, 0.2, 0.2, 0.2, 0.2] + [0.2] * 20)
+    log = train(model, "seg", data, steps=100, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01))
+    assert (log["converged"], log["best_step"], log["stopped_at"]) == (True, 20, 35)
+    assert not all(torch.equal(v, init[k]) for k, v in model.state_dict().items())
+
+
+def test_early_stopping_needs_a_monitor_and_a_sane_rule():
+    model, data = _setup(10)
+    with pytest.raises(ValueError, match="needs a monitor"):
+        train(model, "seg", data, steps=10, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"), early_stop=EarlyStop(2, 0.01))
+    with pytest.raises(ValueError, match="patience >= 1 and tol > 0"):
+        EarlyStop(0, 0.01)
+
+
+def test_the_optimiser_is_the_profiles():
+    params = [nn.Parameter(torch.zeros(2))]
+    sgd = make_optimiser("sgd", params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9 and sgd.defaults["weight_decay"] == 1e-4
+    assert isinstance(make_optimiser("adam", params, lr=0.1), torch.optim.Adam)
+    with pytest.raises(ValueError, match="SGD's; Adam takes none"):
+        make_optimiser("adam", params, lr=0.1, momentum=0.9)
+    with pytest.raises(Exception, match=r"unknown optimizer 'lamb'.*adam, sgd"):
+        make_optimiser("lamb", params, lr=0.1)
+
+
+def test_sgd_without_weight_decay_leaves_a_parameter_without_gradient_where_it_is():
+    """The optimiser axis' premise: SGD moves a zero-gradient parameter by nothing; Adam by a
+    full step once a gradient (even round-off) has been seen."""
+    for name, moved in (("sgd", False), ("adam", True)):
+        p = nn.Parameter(torch.ones(3))
+        opt = make_optimiser(name, [p], lr=0.1, momentum=0.9 if name == "sgd" else 0.0)
+        for grad in (torch.full((3,), 1e-12), torch.zeros(3)):
+            p.grad = grad.clone()
+            opt.step()
+        assert (not torch.allclose(p.detach(), torch.ones(3), atol=1e-6)) == moved, name
