@@ -26,11 +26,32 @@ def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite
     # paper's bounded metrics, 0.2; an audited metric may have any scale: it must improve) ...
     margin = 0.0 if suite.audit else 0.2
     assert trained - init > margin, f"{spec.label} barely learned: {metric} {init:.3f} -> {trained:.3f}"
-    # ... and a segmentation fixture must leave headroom (PROTOCOL: Dice well below 1), or
-    # damage to a saturated metric would be invisible. A UNet auto-encoder can learn the
-    # identity through its skips; its SSIM is recorded, not bounded.
-    if task == "seg":
+    # ... and must leave headroom (PROTOCOL: well below 1), or damage to a saturated metric
+    # would be invisible. The auto-encoders denoise (input: the noisy image; target: the clean
+    # one): passing the input through their skips scores the identity's SSIM, which a network
+    # that learned the task must beat.
+    if not suite.audit:
         assert trained <= 0.9, f"{spec.label} saturates: {metric} {trained:.3f}; damage would be invisible"
+    if task == "ae" and not suite.audit:
+        identity = float(lab.networks.identity_metrics(task, spec.dataset)[metric])
+        assert trained > identity, f"{spec.label} does no better than passing its input through: {metric} {trained:.3f} <= identity {identity:.3f}"
+
+
+def test_fixture_converged(arch, task, seed, lab, suite):
+    """Every fully trained network this target relies on (itself, its other-data donor) met the
+    convergence rule (early stopping on the validation split) within the profile's budget."""
+    if suite.audit:
+        pytest.skip("an audit trains with its own fixed recipe; the convergence rule is the paper fixtures'")
+    target = lab.target_spec(arch, task, seed=seed)
+    for spec in (target, lab.networks.donor_spec(target, "other_data")):
+        meta = lab.fixture(spec).meta
+        curve = meta["monitor_curve"]
+        tail = ", ".join(f"{s}: {v:.3f}" for s, v in curve[-6:])
+        assert meta["converged"], (
+            f"{spec.label} did not converge within {lab.profile.steps} steps: its validation metric last beat its best "
+            f"by >= {meta['rule']['tol']} at step {meta['best_step']} ({meta['rule']['patience']} evaluations of patience); "
+            f"curve tail {tail}"
+        )
 
 
 def test_replacement_case(battery_case, lab, record):

@@ -3,6 +3,9 @@
     python scripts/expected_failures.py results/smoke/records.json            # print them
     python scripts/expected_failures.py results/smoke/records.json --write    # replace them in observations.toml
 
+Each profile has its own generated block (from its marker line to the next marker or the end
+of the file); ``--write`` replaces the block of the run's profile and keeps the others.
+
 Review the result before committing it: an expected failure is a statement that the paper's
 claim does not reproduce for that configuration, with the measured numbers as evidence. Only
 cells whose whole interval lies on the wrong side of the threshold are entered ("does not
@@ -56,9 +59,15 @@ def main() -> int:
     if args.write:
         path = Path(args.observations)
         text = path.read_text()
-        keep = text[: text.index(MARKER)] if MARKER in text else text + "\n"
+        mine = f"{MARKER} {doc['profile']['name']} profile "
+        if mine in text:
+            start = text.index(mine)
+            end = text.find(MARKER, start + len(mine))
+            text = text[:start] + block + ("\n" + text[end:] if end >= 0 else "")
+        else:
+            text = text.rstrip("\n") + "\n\n" + block
         tmp = path.with_suffix(".toml.tmp")
-        tmp.write_text(keep + block)
+        tmp.write_text(text)
         tmp.replace(path)
     else:
         print(block)

@@ -73,9 +73,11 @@ def layer_map(
 
 def learning_curves(
     path: Path, *, title: str, metric: str, runs: Sequence[tuple[str, int, Sequence[tuple[float, float]]]],
-    target: float | None,
+    target: float | None, xlabel: str = "fine-tune step", legend: str = "variant (seed)",
+    marks: Sequence[tuple[str, int, float]] = (),
 ) -> Path:
-    """Validation metric against fine-tune step: one colour per variant, one line style per seed."""
+    """Validation metric against step: one colour per variant (or dataset), one line style per
+    seed; ``marks``: (variant, seed, step) where a run stopped, drawn as a cross."""
     variants = list(dict.fromkeys(v for v, _, _ in runs))
     seeds = sorted({s for _, s, _ in runs}, key=str)
     colours = matplotlib.colormaps["tab10"]
@@ -85,11 +87,16 @@ def learning_curves(
         ax.plot(steps, [_finite(v) for v in values], marker=".", markersize=4,
                 color=colours(variants.index(variant) % 10), linestyle=LINE_STYLES[seeds.index(seed) % len(LINE_STYLES)],
                 label=f"{variant} (seed {seed})")
+    curves = {(v, s): dict(c) for v, s, c in runs}
+    for variant, seed, step in marks:
+        if step in curves.get((variant, seed), {}):
+            ax.plot([step], [_finite(curves[(variant, seed)][step])], marker="x", markersize=8, linestyle="none",
+                    color=colours(variants.index(variant) % 10))
     if target is not None and math.isfinite(target):
         ax.axhline(target, color="black", linestyle="--", linewidth=1, label="fully trained target (test)")
-    ax.set(title=title, xlabel="fine-tune step", ylabel=f"{metric} (validation split)")
+    ax.set(title=title, xlabel=xlabel, ylabel=f"{metric} (validation split)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="variant (seed)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title=legend)
     return save_figure(fig, path)
 
 

@@ -47,7 +47,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) -> 
         *layer_maps_section(cases, inventories, seeds, figures),
         *inventory_section(inventories),
         *timing_section(of("timing")),
-        *fixtures_section(doc["fixtures"]),
+        *fixtures_section(doc["fixtures"], figures),
         *environment_section(env),
         *settings_section(profile, audit),
     ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from reusebench.files import num
 from reusebench.report.format import _table, fmt
 from reusebench.report.layout import BENCHMARK_FILE
+from reusebench.report.registry import Figures
 
 
 def timing_section(timings: list[dict]) -> list[str]:
@@ -24,7 +26,16 @@ def timing_section(timings: list[dict]) -> list[str]:
     ]
 
 
-def fixtures_section(fixtures: list[dict]) -> list[str]:
+def convergence_text(f: dict) -> str:
+    """How a network's training ended: by the early-stopping rule, at the budget, or a fixed budget."""
+    if "converged" not in f or f.get("converged") is None:
+        return "fixed budget" if (f.get("spec") or {}).get("start") else "-"
+    if f["converged"]:
+        return f"plateau at step {f['stopped_at']} (best {f['best_step']})"
+    return f"NOT converged: budget spent (best {f['best_step']})"
+
+
+def fixtures_section(fixtures: list[dict], figures: Figures | None = None) -> list[str]:
     if not fixtures:
         return []
     rows = [
@@ -35,15 +46,46 @@ def fixtures_section(fixtures: list[dict]) -> list[str]:
             fmt(f["train_seconds"], 1),
             fmt(f["final_loss"], 4),
             ", ".join(f"{k} {fmt(v)}" for k, v in (f["val_metrics"] or {}).items()),
+            convergence_text(f),
         ]
         for f in fixtures
     ]
+    rules = {tuple(sorted(f["rule"].items())) for f in fixtures if f.get("rule")}
+    rule = (f"Convergence rule (early stopping on the validation split): training stops once {r['patience']} "
+            f"evaluations in a row (every {r['every']} steps) have not beaten the best validation metric by "
+            f"{r['tol']}, and keeps the best evaluation's weights; a network that spends its step budget first "
+            "has not converged (the fixture sanity test fails for it). Fine-tunes (R1) run a fixed budget."
+            for r in map(dict, sorted(rules)))
     return [
         "## Fixture networks",
         "",
-        _table(rows, ["network", "this run", "worker", "train s", "final loss", "val metrics"]),
+        *[line for text in rule for line in (text, "")],
+        _table(rows, ["network", "this run", "worker", "train s", "final loss", "val metrics", "training ended"]),
         "",
+        *(curves_links(fixtures, figures) if figures is not None else []),
     ]
+
+
+def curves_links(fixtures: list[dict], figures: Figures) -> list[str]:
+    """One figure of validation curves per architecture x task (fully trained networks only)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for f in fixtures:
+        spec = f.get("spec") or {}
+        if f.get("monitor_curve") and spec and not spec.get("start"):
+            groups.setdefault((spec["arch"], spec["task"]), []).append(f)
+    out = []
+    for (arch, task), items in sorted(groups.items()):
+        items.sort(key=lambda f: (f["spec"]["dataset"], f["spec"]["seed"], f["spec"]["conv_bias"]))
+        name = lambda f: f["spec"]["dataset"] + ("" if f["spec"]["conv_bias"] else "/nobias")  # noqa: E731
+        out += [figures.link(
+            f"training-{arch}-{task}", f"validation curves, {arch} / {task}", "learning_curves",
+            title=f"training {arch} / {task}: validation metric (x: the evaluation whose weights were kept)",
+            metric={"seg": "dice", "ae": "ssim"}.get(task, "metric"), target=None, xlabel="training step",
+            legend="dataset (seed)",
+            runs=[(name(f), f["spec"]["seed"], [(num(s), num(v)) for s, v in f["monitor_curve"]]) for f in items],
+            marks=[(name(f), f["spec"]["seed"], f["best_step"]) for f in items if f.get("best_step") is not None],
+        ), ""]
+    return out
 
 
 def environment_section(env: dict) -> list[str]:
