@@ -215,7 +215,7 @@ def test_figures_are_written_linked_readable_and_atomic(tmp_path):
 
 
 def test_report_renders_the_same_from_reloaded_json(written):
-    reloaded = render(json.loads(written["records"].read_text()), {}, Figures())
+    reloaded = render(json.loads(written["records"].read_text()), {}, Figures(), results_root=written["report"].parent.parent)
     original = written["report"].read_text()
     cut = "## Profile"  # seeds: a tuple in memory, a list in JSON
     assert reloaded[:reloaded.index(cut)] == original[:original.index(cut)]
@@ -302,3 +302,23 @@ def test_a_writer_killed_mid_write_leaves_nothing_valid_and_the_next_run_cleans_
     collector_.write(directory)
     assert sorted(p.name for p in directory.iterdir()) == ["records.json", "report.md"]
     json.loads((directory / "records.json").read_text())
+
+
+def test_the_scale_ladder_sets_this_run_beside_the_other_profiles(tmp_path):
+    """Every profile of the ladder has a column; one never run reads "not run", never a guess."""
+    run = full_run()
+    first = run.write(tmp_path / "smoke")
+    text = first["report"].read_text()
+    section = text[text.index("## Verdicts across the scale ladder"):]
+    section = section[: section.index("\n## ", 5)]
+    assert "| smoke " in section and "| standard " in section and "| paper " in section
+    assert "`standard`: not run" in section and "`paper`: not run" in section
+    rows = [line for line in section.splitlines() if line.startswith("| O")]
+    assert rows and all(line.rstrip(" |").endswith("not run") for line in rows)
+    # a standard run beside it fills its column from its records.json
+    (tmp_path / "standard").mkdir()
+    doc = json.loads(first["records"].read_text())
+    doc["profile"]["name"] = "standard"
+    (tmp_path / "standard" / "records.json").write_text(json.dumps(doc))
+    again = run.write(tmp_path / "smoke")["report"].read_text()
+    assert "`standard`: not run" not in again and "`paper`: not run" in again

@@ -79,7 +79,7 @@ class RunCollector:
         written = {"records": directory / RECORDS_FILE, "report": directory / REPORT_FILE}
         atomic_write_text(written["records"], json.dumps(json_safe(doc), indent=1, sort_keys=True))
         figures = Figures()
-        text = render(doc, history or {}, figures)
+        text = render(doc, history or {}, figures, results_root=directory.parent)
         for name, path in figures.draw(figures_dir).items():
             written[f"figure:{name}"] = path
         for old in figures_dir.glob("*.png") if figures_dir.is_dir() else ():

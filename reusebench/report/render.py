@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from reusebench.report.format import _anchor
 from reusebench.report.layout import FIGURES_DIR, RECORDS_FILE
 from reusebench.report.registry import Figures
@@ -15,10 +17,12 @@ from reusebench.report.sections.mechanism import m1_section
 from reusebench.report.sections.reasons import r1_section, r2_section
 from reusebench.report.sections.recalibration import adabn_section
 from reusebench.report.sections.runinfo import environment_section, fixtures_section, settings_section, timing_section
+from reusebench.report.sections.scale import ladder_section
 
 
-def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) -> str:
-    """The report of ``doc`` (``RunCollector.document()``); ``history`` holds claim statuses per torch version.
+def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures, results_root: Path | None = None) -> str:
+    """The report of ``doc`` (``RunCollector.document()``); ``history`` holds claim statuses per torch version;
+    ``results_root``: where the other profiles' latest runs are (the scale-ladder table).
 
     The figures the text links are registered in ``figures``; ``RunCollector.write`` draws them.
     """
@@ -35,6 +39,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures) -> 
     body = [
         *verdict_section(of("verdict")),
         *summary_section(claims, figures),
+        *ladder_section(doc, results_root),
         *family_section("O", claims),
         *history_section(claims, env, history),
         *cases_section(cases),

@@ -1,0 +1,89 @@
+"""Verdicts side by side across runs: the scale ladder (smoke, standard, paper) in every report,
+and any set of runs (e.g. the optimiser axis) through ``scripts/verdict_table.py``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from reusebench.report.format import _table, fmt
+
+LADDER = ("smoke", "standard", "paper")  # the profiles whose verdicts every report sets side by side
+SHORT = {"holds": "holds", "does not hold": "DOES NOT HOLD", "inconclusive": "inconclusive", "undefined": "undefined"}
+
+
+def load_records(path: Path) -> dict | None:
+    """A run's records.json, or None when it is missing or unreadable (that column reads "not run")."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _cell(claim: dict | None) -> str:
+    if claim is None:
+        return "-"
+    iv, value = claim.get("interval") or {}, claim.get("mean")
+    outcome = SHORT.get(claim.get("outcome"), str(claim.get("outcome")))
+    if value is None or "low" not in iv:
+        return outcome
+    return f"{outcome} {fmt(value, 2)} [{fmt(iv['low'], 2)}, {fmt(iv['high'], 2)}]"
+
+
+def _wanted(claim: dict, only: Sequence[str], machinery: bool) -> bool:
+    if claim.get("tier") == "machinery" and not machinery:
+        return False
+    return not only or any(o in (claim["observation"], f"{claim['observation']}:{claim['case']}") for o in only)
+
+
+def verdict_rows(docs: Sequence[dict | None], only: Sequence[str] = (), machinery: bool = False) -> tuple[list[list[str]], list[dict]]:
+    """One row per distinct claim cell found in any run; a run without records reads "not run".
+    Also the outcome counts per run."""
+    cells: dict[tuple, dict[int, dict]] = {}
+    for i, doc in enumerate(docs):
+        for r in (doc or {}).get("records", []):
+            if r.get("kind") == "claim" and _wanted(r, only, machinery):
+                cells.setdefault((r["observation"], r["arch"], r["task"], r["case"], f"{r.get('op')} {r.get('threshold')}"), {})[i] = r
+    counts: list[dict] = [{} for _ in docs]
+    rows = []
+    for key, by_run in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        rows.append([*key, *("not run" if docs[i] is None else _cell(by_run.get(i)) for i in range(len(docs)))])
+        for i, claim in by_run.items():
+            counts[i][claim["outcome"]] = counts[i].get(claim["outcome"], 0) + 1
+    return rows, counts
+
+
+def run_line(label: str, doc: dict | None, counts: dict) -> str:
+    if doc is None:
+        return f"`{label}`: not run"
+    p, env = doc["profile"], doc["environment"]
+    tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no claims"
+    return (f"`{label}`: profile {p['name']} (width {p['width']}, {p['image_size']} px, {p.get('optimizer', 'adam')}, "
+            f"{len(p['seeds'])} seeds), torch {env['torch']} on {env.get('device_name', env['device'])}, "
+            f"{fmt(doc.get('wall_seconds'), 0)} s: {tally}")
+
+
+def verdict_table(docs: Sequence[dict | None], labels: Sequence[str], only: Sequence[str] = (), machinery: bool = False) -> list[str]:
+    rows, counts = verdict_rows(docs, only, machinery)
+    return [_table(rows, ["claim", "arch", "task", "cell", "needs", *labels]), "",
+            *(f"- {run_line(label, doc, c)}" for label, doc, c in zip(labels, docs, counts)), ""]
+
+
+def ladder_section(doc: dict, results_root: Path | None) -> list[str]:
+    """This run's verdicts beside the other ladder profiles' latest runs in ``results_root``."""
+    if doc.get("audit") or results_root is None:
+        return []
+    own = doc["profile"]["name"]
+    names = [*LADDER, *([own] if own not in LADDER else [])]
+    docs = [doc if name == own else load_records(Path(results_root) / name / "records.json") for name in names]
+    return [
+        "## Verdicts across the scale ladder",
+        "",
+        f"This run (`{own}`) beside the latest run of each other profile found in `{Path(results_root).name}/` "
+        "(evidence claims only; each cell: outcome, value and interval at its family's level). A profile "
+        "never run here reads \"not run\"; a cell a run did not judge reads \"-\". Read a verdict as stable "
+        "with scale only where every column that ran agrees.",
+        "",
+        *verdict_table(docs, names),
+    ]
