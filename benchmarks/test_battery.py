@@ -18,7 +18,7 @@ def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite
     base = lab.reference_metrics(spec)
     metric = lab.networks.metric_name(task)
     trained, init, floor = base["trained"][metric], base["init"][metric], base["floor"][metric]
-    identity = None if suite.audit else float(lab.networks.identity_metrics(task, spec.dataset)[metric])
+    identity = float(lab.networks.identity_metrics(task, spec.dataset)[metric]) if task == "ae" and not suite.audit else None
     record("baseline", {"arch": arch, "task": task, "seed": seed, "metric": metric, "trained": trained, "init": init,
                         "floor": floor, "floor_predictor": base["floor_name"], "identity": identity})
     # The damage scale runs from m(T) down to the floor (the best constant predictor): T must beat it.
@@ -47,7 +47,9 @@ def test_fixture_converged(arch, task, seed, lab, suite):
         meta = lab.fixture(spec).meta
         curve = meta["monitor_curve"]
         tail = ", ".join(f"{s}: {v:.3f}" for s, v in curve[-6:])
-        assert meta["converged"], (
+        # a network whose every evaluation was non-finite stops with no best step (training.py
+        # flags it converged; the kept weights are its last): not converged
+        assert meta["converged"] and meta["best_step"], (
             f"{spec.label} did not converge within {lab.profile.steps} steps: its validation metric last beat its best "
             f"by >= {meta['rule']['tol']} at step {meta['best_step']} ({meta['rule']['patience']} evaluations of patience); "
             f"curve tail {tail}"

@@ -83,6 +83,13 @@ _RULES: dict[str, tuple[type, float | None]] = {
 }
 
 
+def _as_field_type(field: str, value: object) -> object:
+    """TOML's ``0`` for a float field is the float ``0.0``; anything else is left to ``validate``."""
+    if _RULES.get(field, (None,))[0] is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def validate(profile: Profile, where: str) -> Profile:
     """Check types and ranges; raise ConfigError naming the field, the value and where it came from."""
     for field, (kind, minimum) in _RULES.items():
@@ -106,6 +113,11 @@ def validate(profile: Profile, where: str) -> Profile:
         raise ConfigError(f"{where}: 'momentum' is SGD's; with optimizer 'adam' it must be 0.0, got {profile.momentum!r}")
     if profile.momentum >= 1:
         raise ConfigError(f"{where}: field 'momentum' must be < 1, got {profile.momentum!r}")
+    if profile.val_every * profile.patience >= profile.steps:
+        raise ConfigError(
+            f"{where}: 'val_every' x 'patience' = {profile.val_every} x {profile.patience} must be below 'steps' "
+            f"{profile.steps}, or the convergence rule could never stop training"
+        )
     seeds = profile.seeds
     if not isinstance(seeds, tuple) or len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {profile.seeds!r}")
@@ -136,9 +148,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
         if not isinstance(table["seeds"], list):
             raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {table['seeds']!r}")
         table = dict(table, seeds=tuple(table["seeds"]))
-        for field, (kind, _) in _RULES.items():  # TOML's 0 for a float field
-            if kind is float and isinstance(table[field], int) and not isinstance(table[field], bool):
-                table[field] = float(table[field])
+        table = {field: _as_field_type(field, value) for field, value in table.items()}
         profiles[name] = validate(Profile(name=name, **table), where)
     return profiles
 
@@ -161,8 +171,6 @@ def get_profile(name: str, overrides: dict[str, str] | None = None) -> Profile:
                 value = text
             if key == "seeds" and isinstance(value, list):
                 value = tuple(value)
-            elif _RULES.get(key, (None,))[0] is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            changes[key] = value
+            changes[key] = _as_field_type(key, value)
         profile = profile.replace(**changes)
     return profile

@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKER = "# --- measured on the"  # everything from this line on is generated
+MARKER = "# --- measured on the"  # starts a generated block: one per profile, up to the next marker
 
 
 def entries(doc: dict) -> list[str]:

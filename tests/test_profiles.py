@@ -11,8 +11,8 @@ def test_profiles_load_and_smoke_is_small():
 
 
 def test_override_parses_values():
-    p = get_profile("smoke", {"steps": "10", "lr": "0.01", "seeds": "[3, 4]"})
-    assert (p.steps, p.lr, p.seeds) == (10, 0.01, (3, 4))
+    p = get_profile("smoke", {"steps": "200", "lr": "0.01", "seeds": "[3, 4]"})
+    assert (p.steps, p.lr, p.seeds) == (200, 0.01, (3, 4))
     sgd = get_profile("smoke", {"optimizer": "sgd", "momentum": "0", "weight_decay": "0"})
     assert (sgd.optimizer, sgd.momentum, sgd.weight_decay) == ("sgd", 0.0, 0.0)  # TOML's 0 for a float field
 
@@ -40,6 +40,7 @@ def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
         ("smoke", {"weight_decay": "-1e-4"}, r"'weight_decay' must be >= 0, got -0.0001"),
         ("smoke", {"patience": "0"}, r"'patience' must be >= 1, got 0"),
         ("smoke", {"plateau_tol": "0"}, r"'plateau_tol' must be > 0.0, got 0.0"),
+        ("smoke", {"steps": "100"}, r"'val_every' x 'patience' = 25 x 4 must be below 'steps' 100"),
     ],
 )
 def test_bad_profile_values_are_named(name, overrides, message):

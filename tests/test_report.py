@@ -322,3 +322,16 @@ def test_the_scale_ladder_sets_this_run_beside_the_other_profiles(tmp_path):
     (tmp_path / "standard" / "records.json").write_text(json.dumps(doc))
     again = run.write(tmp_path / "smoke")["report"].read_text()
     assert "`standard`: not run" not in again and "`paper`: not run" in again
+
+
+def test_a_ladder_column_says_which_overrides_made_it():
+    """A --set run overwrites its profile's records: its column must not pass for the profile as committed."""
+    import dataclasses
+
+    from reusebench.profiles import get_profile
+    from reusebench.report.sections.scale import overrides
+
+    committed = dataclasses.asdict(get_profile("smoke"))
+    assert overrides(committed) == []
+    assert overrides({**committed, "steps": 900, "seeds": [0, 1]}) == ["seeds=[0, 1]", "steps=900"]
+    assert overrides({**committed, "name": "no-such-profile"}) == []

@@ -47,7 +47,7 @@ def test_key_is_content_addressed(tmp_path, tiny):
     store = FixtureStore(tmp_path, tiny, torch.device("cpu"))
     assert store.key(SPEC) == FixtureStore(tmp_path, tiny, torch.device("cpu")).key(SPEC)
     assert store.key(SPEC) != store.key(FixtureSpec("unet", "seg", "shapes", 1))
-    assert store.key(SPEC) != FixtureStore(tmp_path, tiny.replace(steps=4), torch.device("cpu")).key(SPEC)
+    assert store.key(SPEC) != FixtureStore(tmp_path, tiny.replace(steps=90), torch.device("cpu")).key(SPEC)
 
 
 def test_no_partial_entry_when_training_fails(tmp_path, tiny, monkeypatch):

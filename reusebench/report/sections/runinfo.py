@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reusebench.files import num
+from reusebench.protocol import PRIMARY_METRIC
 from reusebench.report.format import _table, fmt
 from reusebench.report.layout import BENCHMARK_FILE
 from reusebench.report.registry import Figures
@@ -30,8 +31,10 @@ def convergence_text(f: dict) -> str:
     """How a network's training ended: by the early-stopping rule, at the budget, or a fixed budget."""
     if "converged" not in f or f.get("converged") is None:
         return "fixed budget" if (f.get("spec") or {}).get("start") else "-"
-    if f["converged"]:
+    if f["converged"] and f.get("best_step"):
         return f"plateau at step {f['stopped_at']} (best {f['best_step']})"
+    if f["converged"]:  # stopped, but no evaluation was ever finite: diverged (training.py flags it converged)
+        return f"NOT converged: no finite validation metric (stopped at step {f['stopped_at']})"
     return f"NOT converged: budget spent (best {f['best_step']})"
 
 
@@ -53,7 +56,8 @@ def fixtures_section(fixtures: list[dict], figures: Figures | None = None) -> li
     rules = {tuple(sorted(f["rule"].items())) for f in fixtures if f.get("rule")}
     rule = (f"Convergence rule (early stopping on the validation split): training stops once {r['patience']} "
             f"evaluations in a row (every {r['every']} steps) have not beaten the best validation metric by "
-            f"{r['tol']}, and keeps the best evaluation's weights; a network that spends its step budget first "
+            f"{r['tol']}, and keeps the weights of the last evaluation that did (the rule's best); a network that "
+            "spends its step budget first "
             "has not converged (the fixture sanity test fails for it). Fine-tunes (R1) run a fixed budget."
             for r in map(dict, sorted(rules)))
     return [
@@ -80,7 +84,7 @@ def curves_links(fixtures: list[dict], figures: Figures) -> list[str]:
         out += [figures.link(
             f"training-{arch}-{task}", f"validation curves, {arch} / {task}", "learning_curves",
             title=f"training {arch} / {task}: validation metric (x: the evaluation whose weights were kept)",
-            metric={"seg": "dice", "ae": "ssim"}.get(task, "metric"), target=None, xlabel="training step",
+            metric=PRIMARY_METRIC.get(task, "metric"), target=None, xlabel="training step",
             legend="dataset (seed)",
             runs=[(name(f), f["spec"]["seed"], [(num(s), num(v)) for s, v in f["monitor_curve"]]) for f in items],
             marks=[(name(f), f["spec"]["seed"], f["best_step"]) for f in items if f.get("best_step") is not None],

@@ -3,10 +3,15 @@ and any set of runs (e.g. the optimiser axis) through ``scripts/verdict_table.py
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from reusebench.profiles import load_profiles
+from reusebench.protocol import ConfigError
 from reusebench.report.format import _table, fmt
 
 LADDER = ("smoke", "standard", "paper")  # the profiles whose verdicts every report sets side by side
@@ -54,14 +59,29 @@ def verdict_rows(docs: Sequence[dict | None], only: Sequence[str] = (), machiner
     return rows, counts
 
 
+def overrides(profile: dict) -> list[str]:
+    """The fields in which a run's profile differs from the committed profile of that name."""
+    try:
+        committed = load_profiles().get(profile.get("name"))
+    except ConfigError:
+        committed = None
+    if committed is None:
+        return []
+    fields = dataclasses.asdict(committed)
+    return [f"{k}={profile[k]}" for k in sorted(fields) if k in profile and list(np.atleast_1d(profile[k])) != list(np.atleast_1d(fields[k]))]
+
+
 def run_line(label: str, doc: dict | None, counts: dict) -> str:
+    """What a column is: the profile (and any --set overrides), the targets' dataset, torch and device."""
     if doc is None:
         return f"`{label}`: not run"
     p, env = doc["profile"], doc["environment"]
     tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no claims"
-    return (f"`{label}`: profile {p['name']} (width {p['width']}, {p['image_size']} px, {p.get('optimizer', 'adam')}, "
-            f"{len(p['seeds'])} seeds), torch {env['torch']} on {env.get('device_name', env['device'])}, "
-            f"{fmt(doc.get('wall_seconds'), 0)} s: {tally}")
+    datasets = sorted({r["dataset"] for r in doc.get("records", []) if r.get("kind") == "case" and r.get("dataset")})
+    changed = overrides(p)
+    return (f"`{label}`: profile {p['name']}{' with --set ' + ' '.join(changed) if changed else ''} (width {p['width']}, "
+            f"{p['image_size']} px, {p.get('optimizer', 'adam')}, {len(p['seeds'])} seeds; targets on {', '.join(datasets) or '-'}), "
+            f"torch {env['torch']} on {env['device']} ({env.get('device_name', '-')}), {fmt(doc.get('wall_seconds'), 0)} s: {tally}")
 
 
 def verdict_table(docs: Sequence[dict | None], labels: Sequence[str], only: Sequence[str] = (), machinery: bool = False) -> list[str]:
