@@ -8,8 +8,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from reusebench.profiles import load_profiles
 from reusebench.protocol import ConfigError
 from reusebench.report.format import _table, fmt
@@ -67,8 +65,11 @@ def overrides(profile: dict) -> list[str]:
         committed = None
     if committed is None:
         return []
+    def plain(value: object) -> object:  # seeds: a tuple in memory, a list in JSON
+        return list(value) if isinstance(value, (list, tuple)) else value
+
     fields = dataclasses.asdict(committed)
-    return [f"{k}={profile[k]}" for k in sorted(fields) if k in profile and list(np.atleast_1d(profile[k])) != list(np.atleast_1d(fields[k]))]
+    return [f"{k}={profile[k]}" for k in sorted(fields) if k in profile and plain(profile[k]) != plain(fields[k])]
 
 
 def run_line(label: str, doc: dict | None, counts: dict) -> str:
