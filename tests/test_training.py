@@ -90,3 +90,30 @@ def test_sgd_without_weight_decay_leaves_a_parameter_without_gradient_where_it_i
             p.grad = grad.clone()
             opt.step()
         assert (not torch.allclose(p.detach(), torch.ones(3), atol=1e-6)) == moved, name
+
+
+def test_a_run_whose_every_evaluation_is_nan_has_not_converged():
+    """The rule stops it (no evaluation beats the best), but it has no best state to keep: a
+    network that never produced a number did not converge."""
+    model, data = _setup(100)
+    monitor, _ = _scripted([math.nan] * 30)
+    log = train(model, "seg", data, steps=100, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01))
+    assert log["stopped_at"] == 15 and log["converged"] is False
+
+
+def test_frozen_modules_keep_their_weights_and_statistics():
+    """The frozen-feature arm: a frozen module neither learns nor updates its BN running
+    statistics (eval mode throughout, also after each validation), the rest trains."""
+    model, data = _setup(20)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    monitor, _ = _scripted([0.1 * i for i in range(10)])
+    train(model, "seg", data, steps=20, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+          monitor=monitor, monitor_every=5, frozen=["0", "1"])
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith(("0.", "1."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen), "frozen tensors moved"
+    assert not torch.equal(before["2.weight"], after["2.weight"]), "the unfrozen head did not train"
+    assert all(p.requires_grad for p in model.parameters()), "requires_grad is restored after training"
+    with pytest.raises(ValueError, match="every parameter is frozen"):
+        train(model, "seg", data, steps=2, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"), frozen=["0", "1", "2"])
