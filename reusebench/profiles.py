@@ -39,6 +39,7 @@ class Profile:
     finetune_n: int  # R1: the slice of the target's training split a fine-tune sees
     finetune_steps: int  # R1: the step budget, for the reused start and for scratch alike
     finetune_eval_every: int  # R1: learning-curve resolution (validation metric every k steps)
+    finetune_lrs: tuple[float, ...]  # R1: the learning rates each arm chooses from on the validation split (lr among them)
 
     def fixture_fields(self) -> dict:
         """The fields that determine a trained fixture network (its cache key); not reporting knobs."""
@@ -46,14 +47,15 @@ class Profile:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
     def finetune_fields(self) -> dict:
-        """The fields that determine a fine-tuned network, beside its base fixture's."""
-        return {name: getattr(self, name) for name in FINETUNE_FIELDS}
+        """The fields that determine a fine-tuned network, beside its base fixture's and its
+        learning rate (the spec's: the grid itself does not change a network)."""
+        return {name: getattr(self, name) for name in FINETUNE_FIELDS if name != "finetune_lrs"}
 
     def replace(self, **changes: object) -> "Profile":
         return validate(dataclasses.replace(self, **changes), where=f"override of profile {self.name!r}")
 
 
-FINETUNE_FIELDS = ("finetune_n", "finetune_steps", "finetune_eval_every")
+FINETUNE_FIELDS = ("finetune_n", "finetune_steps", "finetune_eval_every", "finetune_lrs")
 OPTIMIZERS = ("adam", "sgd")
 
 
@@ -84,7 +86,10 @@ _RULES: dict[str, tuple[type, float | None]] = {
 
 
 def _as_field_type(field: str, value: object) -> object:
-    """TOML's ``0`` for a float field is the float ``0.0``; anything else is left to ``validate``."""
+    """TOML's ``0`` for a float field is the float ``0.0``; a list field is a tuple (of floats
+    for ``finetune_lrs``); anything else is left to ``validate``."""
+    if field in ("seeds", "finetune_lrs") and isinstance(value, list):
+        return tuple(float(v) if field == "finetune_lrs" and isinstance(v, int) and not isinstance(v, bool) else v for v in value)
     if _RULES.get(field, (None,))[0] is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -125,6 +130,17 @@ def validate(profile: Profile, where: str) -> Profile:
         raise ConfigError(f"{where}: 'seeds' must be distinct, got {profile.seeds!r}")
     if profile.batch_size > profile.n_train:
         raise ConfigError(f"{where}: 'batch_size' {profile.batch_size} exceeds 'n_train' {profile.n_train}")
+    lrs = profile.finetune_lrs
+    if (
+        not isinstance(lrs, tuple) or not lrs
+        or not all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in lrs) or len(set(lrs)) != len(lrs)
+    ):
+        raise ConfigError(f"{where}: 'finetune_lrs' must list distinct positive learning rates, got {lrs!r}")
+    if profile.lr not in lrs:
+        raise ConfigError(
+            f"{where}: 'finetune_lrs' {list(lrs)} must include the training 'lr' {profile.lr} "
+            "(the ablation arms and their scratch control run at it)"
+        )
     if profile.finetune_n > profile.n_train:
         raise ConfigError(f"{where}: 'finetune_n' {profile.finetune_n} exceeds 'n_train' {profile.n_train}")
     if profile.image_size % 8:
@@ -147,7 +163,6 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
             raise ConfigError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
         if not isinstance(table["seeds"], list):
             raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {table['seeds']!r}")
-        table = dict(table, seeds=tuple(table["seeds"]))
         table = {field: _as_field_type(field, value) for field, value in table.items()}
         profiles[name] = validate(Profile(name=name, **table), where)
     return profiles
@@ -169,8 +184,6 @@ def get_profile(name: str, overrides: dict[str, str] | None = None) -> Profile:
                 value = tomllib.loads(f"v = {text}")["v"]
             except tomllib.TOMLDecodeError:
                 value = text
-            if key == "seeds" and isinstance(value, list):
-                value = tuple(value)
             changes[key] = _as_field_type(key, value)
         profile = profile.replace(**changes)
     return profile
