@@ -17,11 +17,14 @@ import pytest
 from reusebench.claims import AUDIT_EXPECTATION, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
 from reusebench.lab import Case, Need
 from reusebench.plugin.state import state
-from reusebench.protocol import RECALIBRATIONS, REUSE_VARIANTS, ConfigError, donor_applies
+from reusebench.protocol import FINETUNE_ARMS, RECALIBRATIONS, ConfigError, donor_applies
 
 # Layer maps: re-initialisation and re-randomisation (Zhang, Bengio, Singer 2019), and an audit's pre-trained model.
 LAYER_MAP_DONORS = ("init", "rerandom", "pretrained")
 LAYER_MAP_SCOPES = ("layer", "prefix")
+# AdaBN re-estimates every running statistic, so the AdaBN map of a running-statistics group is
+# the recalibrated target at every layer, by construction: those maps are not drawn.
+ADABN_REWRITES = ("bn.running_mean", "bn.running_var", "bn.running")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class ClaimCase:
     tier: str = "evidence"  # or "machinery": holds by construction; guards the code, is no evidence about the paper
 
     def needs(self, seeds: tuple[int, ...]) -> list[Need]:
-        if self.observation.axis == "variant":  # R1/R2: the fine-tune and its scratch control
+        if self.observation.axis == "variant":  # R1: the fine-tune arm and its scratch control
             return [Need(self.arch, self.task, finetune=v) for v in (self.case, "scratch")]
         return [Need(self.arch, self.task, donor=self.case if self.observation.axis == "donor" else None)]
 
@@ -51,6 +54,7 @@ class LayerMap:
     group: str
     donor: str
     scope: str  # "layer" or "prefix"
+    recalibration: str = "none"  # or "adabn": the map after AdaBN, beside the plain one
 
     def needs(self, seeds: tuple[int, ...]) -> list[Need]:
         return [Need(self.arch, self.task, donor=self.donor, seed=seeds[0])]  # layer maps: the first seed
@@ -124,16 +128,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("claim_case", claim_params(metafunc.config, ids))
     if "layer_map" in metafunc.fixturenames:
         maps = [
-            LayerMap(arch, task, group, donor, scope)
+            LayerMap(arch, task, group, donor, scope, recal)
             for arch in sel.archs
             for task in sel.tasks
             for group in sel.groups
             for donor in LAYER_MAP_DONORS
             if donor in sel.donors and donor_applies(donor, group)
             for scope in LAYER_MAP_SCOPES
+            for recal in RECALIBRATIONS
+            if recal == "none" or group not in ADABN_REWRITES
         ]
         metafunc.parametrize("layer_map", [
-            pytest.param(m, marks=_target_group(m.arch, m.task), id=f"{m.arch}-{m.task}-{m.group}-{m.donor}-{m.scope}") for m in maps
+            pytest.param(m, marks=_target_group(m.arch, m.task), id=f"{m.arch}-{m.task}-{m.group}-{m.donor}-{m.scope}-{m.recalibration}")
+            for m in maps
         ])
     if "battery_case" in metafunc.fixturenames:
         params = [
@@ -178,7 +185,7 @@ def needs_of(item: pytest.Item, seeds: tuple[int, ...]) -> list[Need]:
         if kind == "target":
             needs.append(Need(arch, task, seed=seed))
         elif kind == "finetunes":
-            needs += [Need(arch, task, finetune=v, seed=seed) for v in REUSE_VARIANTS]
+            needs += [Need(arch, task, finetune=arm, seed=seed) for arm in FINETUNE_ARMS]
         else:
             raise pytest.UsageError(f"{item.nodeid}: unknown networks kind {kind!r}; valid choices: target, finetunes")
     return needs
@@ -211,8 +218,8 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
 def judge(record):
     """Judge a claim over the seeds' (value, evidence), record the verdict, raise if it fails."""
 
-    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]], image_means=None) -> None:
-        verdict = case.observation.judge(per_seed, image_means, case.family_size)
+    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]], image_means=None, note: str = "") -> None:
+        verdict = case.observation.judge(per_seed, image_means, case.family_size, note)
         record("claim", {"arch": case.arch, "task": case.task, "case": case.case, "expected": case.expected,
                          "tier": case.tier, **verdict.record()})
         try:

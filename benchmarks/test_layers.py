@@ -2,28 +2,32 @@
 
 Layer maps: each group replaced one layer at a time (scope ``layer``) and cumulatively over
 layers 1..k in forward order (scope ``prefix``), from the re-initialisation and
-re-randomisation donors (Zhang, Bengio, Singer 2019); the report classifies layers and draws
-heatmaps. C1: per conv layer, the kernel RMSE between donor and target against the damage of
-replacing that kernel alone.
+re-randomisation donors (Zhang, Bengio, Singer 2019), without and with AdaBN recalibration;
+the report classifies layers and draws heatmaps side by side. C1: per conv layer, a
+scale-free distance between donor and target kernels against the damage of replacing that
+kernel alone, with the design's power beside each verdict.
 """
 
 import math
 
 import pytest
 
+from reusebench import stats
+from reusebench.analysis import C1_DISTANCE
 from reusebench.experiments import kernel_rmse_damage
 from reusebench.lab import Case, EmptyGroupError
 
 
 def test_layer_map(layer_map, lab, record):
-    arch, task, group, donor, scope = layer_map.arch, layer_map.task, layer_map.group, layer_map.donor, layer_map.scope
+    arch, task, group, donor, scope, recal = (layer_map.arch, layer_map.task, layer_map.group, layer_map.donor, layer_map.scope,
+                                              layer_map.recalibration)
     names = lab.group_layers(arch, group)
     if not names:
         pytest.skip(f"{arch} has no {group!r} tensors")
     results = []
     for name in names:
         try:
-            result = lab.measure(Case(arch, task, group, donor, lab.dataset, scope, name))
+            result = lab.measure(Case(arch, task, group, donor, lab.dataset, scope, name, recal))
         except EmptyGroupError as exc:
             pytest.skip(str(exc))
         record("case", result)
@@ -31,16 +35,23 @@ def test_layer_map(layer_map, lab, record):
         assert result["restored_exactly"], f"{name}: the network differs after restoring it"
     assert [r["position"] for r in results] == list(range(1, len(names) + 1))
     if scope == "prefix":  # layers 1..n are the whole group: the same replacement, the same damage
-        whole = lab.measure(Case(arch, task, group, donor, lab.dataset))
+        whole = lab.measure(Case(arch, task, group, donor, lab.dataset, recalibration=recal))
         assert results[-1]["damage"] == whole["damage"] or not math.isfinite(whole["damage"])
 
 
 @pytest.mark.claims("C1")
-def test_c1_kernel_rmse_predicts_layer_damage(claim_case, lab, record, judge):
+def test_c1_kernel_distance_predicts_layer_damage(claim_case, lab, record, judge):
     c = claim_case
     per_seed = {}
     for seed in lab.seeds:
         result = kernel_rmse_damage(lab, c.arch, c.task, seed, c.case)
         record("rmse_damage", result)
-        per_seed[seed] = (result["rho"], f"{result['n_layers']} conv layers")
-    judge(c, per_seed)
+        raw = result["rho_by_distance"]["rmse"]
+        per_seed[seed] = (result["rho"], f"{result['n_layers']} conv layers; raw RMSE {raw:.3f}")
+    n_layers = result["n_layers"]
+    level = stats.cell_level(c.family_size)
+    strong = stats.rank_claim_power(n_layers, len(per_seed), 0.8, c.observation.threshold, level=level)
+    weak = stats.rank_claim_power(n_layers, len(per_seed), 0.2, c.observation.threshold, level=level)
+    note = (f"distance {C1_DISTANCE}; power with {n_layers} layers x {len(per_seed)} seeds: holds {strong[stats.HOLDS]:.2f} "
+            f"if the true rho is 0.8, does not hold {weak[stats.FAILS]:.2f} if it is 0.2")
+    judge(c, per_seed, note=note)

@@ -22,7 +22,7 @@ from reusebench.protocol import (
     DONORS,
     GROUPS,
     RECALIBRATIONS,
-    REUSE_VARIANTS,
+    FINETUNE_ARMS,
     TASKS,
     ConfigError,
     check_choice,
@@ -54,9 +54,9 @@ class ClaimUndefined(AssertionError):
     """
 
 
-# What a claim's `cases` name: donors (O1-O4, C1, A1), fine-tune starts (R1, R2), or aspects
+# What a claim's `cases` name: donors (O1-O4, R2, C1, A1), fine-tune arms (R1), or aspects
 # of the mechanism (M1).
-AXES = {"donor": DONORS, "variant": tuple(v for v in REUSE_VARIANTS if v != "scratch"), "aspect": ("gradient", "drift")}
+AXES = {"donor": DONORS, "variant": tuple(a for a in FINETUNE_ARMS if a != "scratch"), "aspect": ("gradient", "drift")}
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class Observation:
     unit: str = "damage"
     same: tuple[tuple[str, ...], ...] = ()  # cases that are one cell: the same tensors or training path; the first names it
     machinery: tuple[str, ...] = ()  # cases that hold by construction: checks of the code, not evidence about the paper
+    ablation: tuple[str, ...] = ()  # cases of an earlier or weaker design, kept for comparison: not the claim's evidence
 
     def members(self, case: str) -> tuple[str, ...]:
         """The cases one cell stands for: itself and those merged into it."""
@@ -94,7 +95,7 @@ class Observation:
         return tuple(c for c in self.cases if c not in merged)
 
     def tier(self, case: str) -> str:
-        return "machinery" if case in self.machinery else "evidence"
+        return "machinery" if case in self.machinery else "ablation" if case in self.ablation else "evidence"
 
     def label(self, case: str) -> str:
         """A cell's name that says what it stands for: ``defaults (= init = rerandom)``."""
@@ -113,17 +114,19 @@ class Observation:
         return self.judge({None: (self.value_of(damages), parts)})
 
     def judge(
-        self, per_seed: dict[int | None, tuple[float, str]], image_means: np.ndarray | None = None, family_size: int = 1
+        self, per_seed: dict[int | None, tuple[float, str]], image_means: np.ndarray | None = None, family_size: int = 1,
+        note: str = "",
     ) -> "Verdict":
         """The verdict over seeds, from each seed's (value, evidence): the mean and its interval,
         simultaneous over a family of ``family_size`` cells; ``image_means`` as in
-        ``stats.interval`` (None: the value has no per-image parts)."""
+        ``stats.interval`` (None: the value has no per-image parts); ``note``: what the evidence
+        says beside the numbers (e.g. the design's power)."""
         if not per_seed:
             raise ValueError(f"{self.id}: nothing to judge")
         values = [v for v, _ in per_seed.values()]
         iv = stats.interval(values, image_means, level=stats.cell_level(family_size))
         seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
-        return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size)
+        return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size, note)
 
     def image_means(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
         """The seed-mean value under each resample of the test images (shared by the seeds):
@@ -152,6 +155,7 @@ class Verdict:
     interval: stats.Interval
     outcome: str  # stats.HOLDS, FAILS, INCONCLUSIVE or UNDEFINED
     family_size: int = 1
+    note: str = ""
 
     @property
     def value(self) -> float:
@@ -179,6 +183,8 @@ class Verdict:
     def evidence(self) -> str:
         o = self.observation
         head = f"value {self.interval.text()} ({self.statistic}; need {o.op} {o.threshold}): {self.outcome}"
+        if self.note:
+            head = f"{head} [{self.note}]"
         if len(self.per_seed) == 1:
             detail = self.per_seed[0].evidence
             return f"{head}{'; ' + detail if detail else ''}"
@@ -213,6 +219,7 @@ class Verdict:
             "unit": o.unit,
             "holds": self.holds,
             "evidence": self.evidence,
+            "note": self.note,
         }
 
 
@@ -333,8 +340,13 @@ def _observation(oid: str, table: dict, here: str) -> Observation:
         raise ConfigError(f"{here}: 'machinery' must be true or a list of cases, got {machinery!r}")
     for case in machinery:
         check_choice(f"case of 'machinery' ({axis})", case, cases, here)
+    ablation = table.get("ablation", [])
+    if not isinstance(ablation, list) or set(ablation) & set(machinery):
+        raise ConfigError(f"{here}: 'ablation' must be a list of cases, none of them 'machinery', got {ablation!r}")
+    for case in ablation:
+        check_choice(f"case of 'ablation' ({axis})", case, cases, here)
     return Observation(
         oid, statement, {t: float(c) for t, c in terms.items()}, op, float(threshold), cases, why,
         axis=axis, given=table.get("given"), unit=str(table.get("unit", "damage")),
-        same=tuple(tuple(g) for g in same), machinery=tuple(machinery),
+        same=tuple(tuple(g) for g in same), machinery=tuple(machinery), ablation=tuple(ablation),
     )

@@ -1,9 +1,12 @@
 """The experiments beside replacement damage, as functions over a lab (``reusebench.lab``).
 
-- ``finetune``: R1/R2, a short fine-tune from a reuse variant of the `other_task` network
-  against the same budget from scratch, and how far it moves the kernels.
-- ``kernel_rmse_damage``: C1, per conv layer the kernel RMSE between donor and target
-  against the damage of replacing that layer's kernel alone.
+- ``finetune``: R1, a short fine-tune from an arm's start (the `other_task` network's lower
+  layers with the top re-initialised, frozen or not; or the earlier variants) against the same
+  budget from scratch, each at the learning rate it chooses on the validation split.
+- ``donor_distance``: R2, per conv layer how close a donor's kernel is to the trained
+  target's, against how close the target's own initialisation is.
+- ``kernel_rmse_damage``: C1, per conv layer a scale-free kernel distance between donor and
+  target against the damage of replacing that layer's kernel alone.
 - ``bias_gradients``: M1, per conv the gradients of its bias and weight on a training batch,
   and how far training moved them.
 
@@ -15,72 +18,113 @@ from __future__ import annotations
 import statistics
 
 
-from reusebench.analysis import conv_gradients, conv_kernel_rmse, rmse, spearman
+from reusebench.analysis import (
+    C1_DISTANCE,
+    KERNEL_DISTANCES,
+    choose_lr,
+    conv_gradients,
+    conv_kernel_rmse,
+    curve_advantage,
+    distance_ratios,
+    kernel_distances,
+    rmse,
+    spearman,
+)
 from reusebench.groups import conv_feeding_bn
 from reusebench.lab import Case, Lab
+from reusebench.protocol import ABLATION_ARMS
 
 
-def finetune(lab: Lab, arch: str, task: str, seed: int, variant: str) -> dict:
-    """R1/R2: the fine-tune of ``task`` from ``variant`` of the `other_task` network, on a slice
-    of the target's training data, against the fully trained target."""
-    return lab.memo(("finetune", arch, task, seed, variant), lambda: _finetune(lab, arch, task, seed, variant))
+def finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | None = None) -> dict:
+    """R1: the fine-tune of ``task`` in ``arm`` (``FINETUNE_ARMS``) on a slice of the target's
+    training data, at ``lr`` (None: the learning rate the arm chooses on the validation split),
+    against scratch: chosen the same way, or at the training lr for the ablation arms."""
+    return lab.memo(("finetune", arch, task, seed, arm, lr), lambda: _finetune(lab, arch, task, seed, arm, lr))
 
 
-def _finetune(lab: Lab, arch: str, task: str, seed: int, variant: str) -> dict:
+def _finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | None) -> dict:
     networks = lab.networks
     target = lab.target_spec(arch, task, seed=seed)
-    tuned = networks.finetuned(target, variant)
+    grid = networks.finetune_lrs(arm)
+    runs = {x: networks.finetuned(target, arm, x) for x in (grid if lr is None else (lr,))}
+    val_end = {x: run.meta["monitor_curve"][-1][1] for x, run in runs.items()}
+    chosen = choose_lr(val_end) if lr is None else lr
+    tuned = runs[chosen]
     full = lab.fixture(target)
     base = lab.reference_metrics(target)
     metric = networks.metric_name(task)
     m_test = lab.evaluate(tuned.model, task, target.dataset)[metric]
-    scratch = None if variant == "scratch" else finetune(lab, arch, task, seed, "scratch")
     gain = base["trained"][metric] - base["floor"][metric]  # the damage scale's floor (reusebench.metrics.damage)
-    trained_state = full.model.state_dict()
-    ideal = conv_kernel_rmse(full.model, full.init_state, trained_state)  # how far training moves from init
-    moved = conv_kernel_rmse(full.model, tuned.init_state, tuned.model.state_dict())  # how far the fine-tune moved
-    rows = []
-    if variant != "scratch":
-        to_target = conv_kernel_rmse(full.model, networks.donor_state(full, "other_task"), trained_state)
-        rows = [
-            {"layer": name, "donor_to_finetuned": moved[name], "init_to_trained": ideal[name],
-             "ratio": moved[name] / ideal[name], "donor_to_target_ratio": to_target[name] / ideal[name]}
-            for name in ideal
-        ]
+    control = None
+    if arm != "scratch":  # the ablation arms keep the earlier design's control: scratch at the training lr
+        control = finetune(lab, arch, task, seed, "scratch", lab.profile.lr if arm in ABLATION_ARMS else None)
+    curve = tuned.meta["monitor_curve"]
+    # context for R2 (the earlier design): how far the fine-tune moved the kernels from its
+    # start, against how far full training moved them from the initialisation
+    ideal = conv_kernel_rmse(full.model, full.init_state, full.model.state_dict())
+    moved = conv_kernel_rmse(full.model, tuned.init_state, tuned.model.state_dict())
+    rows = [{"layer": name, "start_to_finetuned": moved[name], "init_to_trained": ideal[name], "ratio": moved[name] / ideal[name]} for name in ideal]
     return {
         "arch": arch,
         "task": task,
         "seed": seed,
-        "variant": variant,
-        "donor": None if variant == "scratch" else "other_task",
+        "arm": arm,
+        "start": tuned.spec.start,
+        "frozen": tuned.spec.frozen,
+        "transferred": tuned.meta.get("transferred"),
+        "donor": None if arm == "scratch" else "other_task",
         "steps": lab.profile.finetune_steps,
         "n_slice": lab.profile.finetune_n,
         "metric": metric,
-        "curve": tuned.meta["monitor_curve"],
+        "lr": chosen,
+        "lr_grid": list(grid),
+        "lr_chosen_on": "fixed (ablation: the training lr)" if lr is not None else "validation split, final value",
+        "val_end_per_lr": {str(x): v for x, v in val_end.items()},
+        "curve": curve,
         "m_test": m_test,
         "m_target": base["trained"][metric],
         "m_init": base["init"][metric],
-        "advantage": None if scratch is None else (m_test - scratch["m_test"]) / gain,
+        "m_floor": base["floor"][metric],
+        "scratch_lr": None if control is None else control["lr"],
+        "scratch_m_test": None if control is None else control["m_test"],
+        "advantage": None if control is None else (m_test - control["m_test"]) / gain,
+        "advantage_area": None if control is None else curve_advantage(curve, control["curve"]) / gain,
         "rmse_layers": rows,
-        "median_ratio": statistics.median(r["ratio"] for r in rows) if rows else None,
-        "control_median_ratio": statistics.median(moved[n] / ideal[n] for n in ideal) if scratch is None else scratch["control_median_ratio"],
-        "donor_to_target_median_ratio": statistics.median(r["donor_to_target_ratio"] for r in rows) if rows else None,
+        "median_ratio": statistics.median(r["ratio"] for r in rows),
     }
 
 
-def kernel_rmse_damage(lab: Lab, arch: str, task: str, seed: int, donor: str) -> dict:
-    """C1: per conv layer, the kernel RMSE between donor and target against the damage of
-    replacing that layer's kernel alone (scope ``layer``), and their rank correlation."""
+def donor_distance(lab: Lab, arch: str, task: str, seed: int, donor: str) -> dict:
+    """R2: per conv layer, RMSE(donor kernel, trained target kernel) against RMSE(target's initial
+    kernel, trained target kernel), and the median of their ratio over the layers."""
+    return lab.memo(("donor_distance", arch, task, seed, donor), lambda: _donor_distance(lab, arch, task, seed, donor))
+
+
+def _donor_distance(lab: Lab, arch: str, task: str, seed: int, donor: str) -> dict:
     target = lab.target_spec(arch, task, seed=seed)
     fx = lab.fixture(target)
-    distance = conv_kernel_rmse(fx.model, lab.networks.donor_state(fx, donor), fx.model.state_dict())
+    rows = distance_ratios(fx.model, lab.networks.donor_state(fx, donor), fx.init_state, fx.model.state_dict())
+    return {"arch": arch, "task": task, "seed": seed, "donor": donor, "layers": rows,
+            "median_ratio": statistics.median(r["ratio"] for r in rows), "n_layers": len(rows)}
+
+
+def kernel_rmse_damage(lab: Lab, arch: str, task: str, seed: int, donor: str) -> dict:
+    """C1: per conv layer, the distance between donor and target kernels (every kind in
+    ``analysis.KERNEL_DISTANCES``; the claim uses ``C1_DISTANCE``) against the damage of
+    replacing that layer's kernel alone (scope ``layer``), and their rank correlations."""
+    target = lab.target_spec(arch, task, seed=seed)
+    fx = lab.fixture(target)
+    distances = kernel_distances(fx.model, lab.networks.donor_state(fx, donor), fx.model.state_dict(), fx.init_state)
     rows = [
-        {"layer": name, "rmse": distance[name],
+        {"layer": name, **distances[name],
          "damage": lab.measure(Case(arch, task, "conv.weight", donor, target.dataset, "layer", name, seed=seed))["damage"]}
         for name in lab.group_layers(arch, "conv.weight")
     ]
-    rho = spearman([r["rmse"] for r in rows], [r["damage"] for r in rows])
-    return {"arch": arch, "task": task, "seed": seed, "donor": donor, "layers": rows, "rho": rho, "n_layers": len(rows)}
+    damages = [r["damage"] for r in rows]
+    rho = {kind: spearman([r[kind] for r in rows], damages) for kind in KERNEL_DISTANCES}
+    scale = {kind: spearman([r[kind] for r in rows], [r["init_scale"] for r in rows]) for kind in KERNEL_DISTANCES}
+    return {"arch": arch, "task": task, "seed": seed, "donor": donor, "layers": rows, "distance": C1_DISTANCE,
+            "rho": rho[C1_DISTANCE], "rho_by_distance": rho, "rho_with_init_scale": scale, "n_layers": len(rows)}
 
 
 def bias_gradients(lab: Lab, arch: str, task: str, seed: int) -> dict:

@@ -104,6 +104,16 @@ def test_merged_and_machinery_cells():
     assert o1.tier("defaults") == "machinery" and o1.tier("other_seed") == "evidence"
     assert "all" not in r1.distinct_cases
     assert all(book.observations["A1"].tier(c) == "machinery" for c in book.observations["A1"].cases)
+    # R1's earlier design is an ablation, counted apart from the evidence
+    assert [c for c in r1.distinct_cases if r1.tier(c) == "ablation"] == ["conv", "conv+bn.affine"]
+    assert r1.tier("head") == r1.tier("head-frozen") == r1.tier("kept") == "evidence"
+
+
+def test_an_ablation_case_must_be_a_case_and_not_machinery(tmp_path):
+    path = tmp_path / "observations.toml"
+    path.write_text(REAL.read_text().replace('ablation = ["conv", "conv+bn.affine", "all"]', 'ablation = ["conv", "sideways"]', 1))
+    with pytest.raises(ConfigError, match=r"unknown case of 'ablation' \(variant\) 'sideways' \(from observations.toml \[observation.R1\]\); valid choices: head, "):
+        load_observations(path)
 
 
 def test_an_expected_failure_on_a_merged_case_is_refused(tmp_path):

@@ -56,26 +56,64 @@ def test_layer_and_prefix_scopes(tiny_lab):
 
 
 def test_a_fine_tune_starts_from_the_donor_groups_it_names(tiny_lab, store):
+    p = tiny_lab.profile
     donor = tiny_lab.fixture(FixtureSpec("unet", "ae", "shapes", 0)).model.state_dict()
-    scratch_init = store.start_state(FixtureSpec("unet", "seg", "shapes", 0, start="scratch"))
-    start = store.start_state(FixtureSpec("unet", "seg", "shapes", 0, start="conv"))
+    scratch_init = store.start_state(FixtureSpec("unet", "seg", "shapes", 0, start="scratch", lr=p.lr))
+    start = store.start_state(FixtureSpec("unet", "seg", "shapes", 0, start="conv", lr=p.lr))
     model = tiny_lab.fixture(FixtureSpec("unet", "seg", "shapes", 0)).model
     convs = {r.name for g in ("conv.weight", "conv.bias") for r in select(model, g)}
     for key, value in start.items():
         expected = donor[key] if key in convs else scratch_init[key]
         assert torch.equal(value, expected.cpu()), key
-    run = finetune(tiny_lab, "unet", "seg", 0, "conv")
-    p = tiny_lab.profile
+    run = finetune(tiny_lab, "unet", "seg", 0, "conv", p.lr)
     assert [s for s, _ in run["curve"]] == list(range(0, p.finetune_steps + 1, p.finetune_eval_every))
     assert run["donor"] == "other_task" and len(run["rmse_layers"]) == len(tiny_lab.group_layers("unet", "conv.weight"))
-    scratch = finetune(tiny_lab, "unet", "seg", 0, "scratch")
-    gain = run["m_target"] - run["m_init"]
+    scratch = finetune(tiny_lab, "unet", "seg", 0, "scratch", p.lr)
+    gain = run["m_target"] - run["m_floor"]
     assert run["advantage"] == pytest.approx((run["m_test"] - scratch["m_test"]) / gain)
 
 
+def test_every_arm_and_scratch_choose_their_learning_rate_on_validation(tiny_lab):
+    """R1's fairness: a transfer arm keeps the grid's lr with the best final validation value, and
+    is compared with scratch chosen the same way; an ablation arm with scratch at the training lr."""
+    p = tiny_lab.profile
+    head = finetune(tiny_lab, "unet", "ae", 0, "head")
+    scratch = finetune(tiny_lab, "unet", "ae", 0, "scratch")
+    for run in (head, scratch):
+        finals = {float(lr): v for lr, v in run["val_end_per_lr"].items()}
+        assert set(finals) == set(p.finetune_lrs)
+        assert run["lr"] == max(finals, key=finals.get), f"{run['arm']}: the lr is not the validation's best"
+    assert head["scratch_lr"] == scratch["lr"] and head["scratch_m_test"] == scratch["m_test"]
+    gain = head["m_target"] - head["m_floor"]
+    assert head["advantage"] == pytest.approx((head["m_test"] - scratch["m_test"]) / gain)
+    at_training_lr = finetune(tiny_lab, "unet", "ae", 0, "scratch", p.lr)
+    assert finetune(tiny_lab, "unet", "ae", 0, "conv", p.lr)["scratch_m_test"] == at_training_lr["m_test"]
+    area = (head["advantage_area"] * gain)
+    steps = [s for s, _ in head["curve"]]
+    gaps = [a - b for (_, a), (_, b) in zip(head["curve"], scratch["curve"])]
+    trapezoid = sum((steps[i + 1] - steps[i]) * (gaps[i] + gaps[i + 1]) / 2 for i in range(len(steps) - 1)) / steps[-1]
+    assert area == pytest.approx(trapezoid), "the area is over the validation curves at the chosen lrs"
+
+
+def test_r2_is_the_donors_distance_to_the_trained_target_over_the_inits(tiny_lab):
+    from reusebench.experiments import donor_distance
+
+    result = donor_distance(tiny_lab, "unet", "seg", 0, "init")
+    assert all(r["ratio"] == pytest.approx(1.0) for r in result["layers"]), "the init donor is the init: ratio 1"
+    other = donor_distance(tiny_lab, "unet", "seg", 0, "other_task")
+    fx = tiny_lab.fixture(tiny_lab.target_spec("unet", "seg", seed=0))
+    trained = fx.model.state_dict()
+    donor = tiny_lab.networks.donor_state(fx, "other_task")
+    head = next(r for r in other["layers"] if r["layer"] == "head")
+    rms = lambda a, b: float(((a.double() - b.double()) ** 2).mean().sqrt())  # noqa: E731
+    assert head["ratio"] == pytest.approx(rms(donor["head.weight"], trained["head.weight"]) / rms(fx.init_state["head.weight"], trained["head.weight"]))
+
+
 def test_the_fine_tune_budget_keys_fine_tunes_only(store, tiny):
-    base, tuned = FixtureSpec("unet", "seg", "shapes", 0), FixtureSpec("unet", "seg", "shapes", 0, start="all")
+    base, tuned = FixtureSpec("unet", "seg", "shapes", 0), FixtureSpec("unet", "seg", "shapes", 0, start="all", lr=tiny.lr)
     other = type(store)(store.root, tiny.replace(finetune_steps=tiny.finetune_steps + 1), store.device)
     assert other.key(base) == store.key(base), "changing the fine-tune budget keeps the trained fixtures"
     assert other.key(tuned) != store.key(tuned)
-    assert dataclasses.replace(tuned, start="").label == base.label
+    assert dataclasses.replace(tuned, start="", lr=None).label == base.label
+    other_grid = type(store)(store.root, tiny.replace(finetune_lrs=(*tiny.finetune_lrs, 0.5)), store.device)
+    assert other_grid.key(tuned) == store.key(tuned), "the grid does not change a network trained at one of its lrs"

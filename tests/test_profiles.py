@@ -41,6 +41,9 @@ def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
         ("smoke", {"patience": "0"}, r"'patience' must be >= 1, got 0"),
         ("smoke", {"plateau_tol": "0"}, r"'plateau_tol' must be > 0.0, got 0.0"),
         ("smoke", {"steps": "100"}, r"'val_every' x 'patience' = 25 x 4 must be below 'steps' 100"),
+        ("smoke", {"finetune_lrs": "[0.001, 0.01]"}, r"'finetune_lrs' \[0.001, 0.01\] must include the training 'lr' 0.003"),
+        ("smoke", {"finetune_lrs": "[]"}, r"'finetune_lrs' must list distinct positive learning rates, got \(\)"),
+        ("smoke", {"finetune_lrs": "[0.003, -1]"}, r"'finetune_lrs' must list distinct positive learning rates, got \(0.003, -1.0\)"),
     ],
 )
 def test_bad_profile_values_are_named(name, overrides, message):

@@ -62,6 +62,11 @@ def test_selection_options_narrow_the_run(tmp_path, inline_suite):
     assert ids and all("pspnet" in i and "unet" not in i and "-seg" not in i for i in ids)
     assert "benchmarks/test_observations.py::test_observation[O4-pspnet-ae-init]" in ids
     assert not any("O1" in i or "O3" in i for i in ids), "observations on unselected groups are left out"
+    maps = [i for i in ids if "test_layer_map[" in i]
+    assert {i.rsplit("-", 1)[-1].rstrip("]") for i in maps} == {"none", "adabn"}, "layer maps without and with AdaBN"
+    running = inline_suite(tmp_path, "--co", "--arch", "unet", "--task", "seg", "--group", "bn.running", "--donor", "init")
+    assert not any("test_layer_map[" in line and "adabn" in line for line in running.outlines), \
+        "AdaBN overwrites the running statistics: their AdaBN maps hold by construction and are not drawn"
 
 
 def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite):

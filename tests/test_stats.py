@@ -84,3 +84,13 @@ def test_an_interval_is_plain_floats():
 def test_an_undefined_image_resample_leaves_the_interval_undefined():
     iv = interval([0.1, 0.2, 0.3], np.array([0.2, np.nan, 0.19]))
     assert outcome(iv, ">=", 0.0) == "undefined"
+
+
+def test_the_power_of_a_rank_claim_grows_with_the_true_correlation():
+    from reusebench.stats import FAILS, HOLDS, cell_level, rank_claim_power
+
+    level = cell_level(24)
+    weak, strong, certain = (rank_claim_power(13, 5, rho, 0.5, level=level)[HOLDS] for rho in (0.2, 0.8, 0.99))
+    assert weak == 0.0 and 0.1 < strong < 0.9 and certain > 0.95
+    assert rank_claim_power(13, 5, 0.0, 0.5, level=cell_level(1))[FAILS] > 0.8, "no correlation: mostly 'does not hold'"
+    assert rank_claim_power(13, 5, 0.8, 0.5, level=level) == rank_claim_power(13, 5, 0.8, 0.5, level=level), "deterministic"
