@@ -41,17 +41,24 @@ def claim(obs, case_name, values, *, op="<=", threshold=0.5, expected="holds", t
             "expected": expected, "tier": tier, **verdict.record()}
 
 
-def finetune(variant, seed, m_test, advantage):
-    reused = variant != "scratch"
+def finetune(arm, seed, m_test, advantage):
+    reused = arm != "scratch"
     return {
-        "kind": "finetune", "test": f"f[{variant}-{seed}]", "arch": "unet", "task": "seg", "seed": seed,
-        "variant": variant, "donor": "other_task" if reused else None, "steps": 40, "n_slice": 32, "metric": "dice",
+        "kind": "finetune", "test": f"f[{arm}-{seed}]", "arch": "unet", "task": "seg", "seed": seed,
+        "arm": arm, "donor": "other_task" if reused else None, "steps": 40, "n_slice": 32, "metric": "dice",
+        "lr": 0.003 if arm in ("conv", "conv+bn.affine") else 0.001 * (1 + seed), "lr_grid": [0.001, 0.002, 0.003],
         "curve": [[0, 0.1 + 0.1 * reused], [20, 0.3 + 0.1 * reused], [40, 0.4 + 0.1 * reused + 0.01 * seed]],
-        "m_test": m_test, "m_target": 0.6, "m_init": 0.05, "advantage": advantage,
-        "rmse_layers": [{"layer": c, "donor_to_finetuned": 0.01, "init_to_trained": 0.05, "ratio": 0.2} for c in CONVS] if reused else [],
-        "median_ratio": 0.2 if reused else None, "control_median_ratio": None if reused else 0.7,
-        "donor_to_target_median_ratio": 0.9 if reused else None,
+        "m_test": m_test, "m_target": 0.6, "m_init": 0.05, "m_floor": 0.1, "advantage": advantage,
+        "advantage_area": None if advantage is None else advantage / 2,
+        "rmse_layers": [{"layer": c, "start_to_finetuned": 0.01, "init_to_trained": 0.05, "ratio": 0.2 if reused else 0.7} for c in CONVS],
+        "median_ratio": 0.2 if reused else 0.7,
     }
+
+
+def donor_distance(donor, seed, ratio):
+    return {"kind": "donor_distance", "test": f"d[{donor}-{seed}]", "arch": "unet", "task": "seg", "seed": seed, "donor": donor,
+            "median_ratio": ratio, "n_layers": 3,
+            "layers": [{"layer": c, "donor_to_target": 0.05 * ratio, "init_to_target": 0.05, "ratio": ratio} for c in CONVS]}
 
 
 def layer_cases():
@@ -63,6 +70,10 @@ def layer_cases():
                     for group in groups:
                         for pos, layer in enumerate(layers, 1):
                             out.append(case(group, donor, base * pos + 0.01 * seed, seed=seed, scope=scope, layer=layer, position=pos))
+    for donor in ("init", "rerandom"):  # conv.bias after AdaBN: only the bias feeding no BN ("out") keeps its damage
+        for pos, layer in enumerate(CONVS, 1):
+            out.append(case("conv.bias", donor, 0.4 if layer == "out" else 0.01, seed=0, scope="layer", layer=layer, position=pos,
+                            recalibration="adabn"))
     out[0]["damage"] = math.nan  # init, conv.weight, enc.0, layer scope, seed 0
     out[5]["damage"] = 1.7  # above the colour scale
     return out
@@ -81,16 +92,21 @@ def full_run() -> RunCollector:
         *layer_cases(),
         claim("O3", "init", [0.9, 1.0], op=">="),
         claim("O4", "other_task_indep", [0.3, 0.31], threshold=0.05, expected="fails"),
-        claim("R1", "conv", [0.2, 0.25], op=">=", threshold=0.1),
-        claim("R2", "all", [0.2, 0.7], expected="holds"),  # regression on seed 1
+        claim("R1", "head", [0.2, 0.25], op=">=", threshold=0.1),
+        claim("R1", "conv", [0.2, 0.25], op=">=", threshold=0.1, tier="ablation"),
+        claim("R2", "other_task", [0.2, 0.7], expected="holds"),  # regression on seed 1
         claim("C1", "init", [0.6, math.nan], op=">=", threshold=0.3),
         claim("M1", "gradient", [1e-9, 2e-9], threshold=1e-6, tier="machinery"),
         claim("O3", "rerandom", [0.9, 0.91], op=">=", expected="fails"),  # holds: a flip
         claim("A1", "other_task_indep", [0.02, 0.03], threshold=0.1),
         *(finetune(v, s, m, a) for s in (0, 1) for v, m, a in
-          (("scratch", 0.3, None), ("all", 0.5, 0.36), ("conv", 0.45, 0.27 + 0.01 * s), ("conv+bn.affine", math.nan, math.nan))),
+          (("scratch", 0.3, None), ("head", 0.5, 0.36), ("conv", 0.45, 0.27 + 0.01 * s), ("conv+bn.affine", math.nan, math.nan))),
+        *(donor_distance(d, s, r + 0.1 * s) for s in (0, 1) for d, r in (("other_task", 0.9), ("other_seed", 1.3))),
         *({"kind": "rmse_damage", "test": f"r[{d}-{s}]", "arch": "unet", "task": "seg", "seed": s, "donor": d, "n_layers": 3,
-           "rho": rho, "layers": [{"layer": l, "rmse": 0.01 * (i + 1), "damage": 0.2 * i} for i, l in enumerate(CONVS)]}
+           "distance": "rmse_init_scale", "rho": rho, "rho_by_distance": {"rmse": -0.5, "rmse_init_scale": rho},
+           "rho_with_init_scale": {"rmse": 0.95, "rmse_init_scale": 0.1},
+           "layers": [{"layer": l, "rmse": 0.01 * (i + 1), "rmse_init_scale": 0.5 * (i + 1), "init_scale": 0.02, "damage": 0.2 * i}
+                      for i, l in enumerate(CONVS)]}
           for s in (0, 1) for d, rho in (("other_task", 0.5 + 0.1 * s), ("other_seed", math.nan))),
         *({"kind": "bias_gradient", "test": f"g[{s}]", "arch": "unet", "task": "seg", "seed": s,
            "layers": [{"layer": l, "feeds_bn": l != "out", "grad_abs_max": 1e-9 if l != "out" else 3e-3,
@@ -145,7 +161,7 @@ def test_full_report_has_every_section_in_order_and_a_working_contents(written):
     order = [
         "## Claims summary", "## Observations", "## Claim status across torch versions", "## Replacement damage: unet / seg",
         "## Reasons", "### R1: features are general", "### R2: close to ideal", "## Criterion (C1)",
-        "### C1: the RMSE criterion", "## Mechanism (M1)", "### M1: why conv biases feeding BN can be reused",
+        "### C1: the distance criterion", "## Mechanism (M1)", "### M1: why conv biases feeding BN can be reused",
         "## Recalibration (A1)", "### BN recalibration (AdaBN)", "## Layer maps", "## Parameter groups", "## Environment",
         "## Profile",
     ]
@@ -161,21 +177,27 @@ def test_full_report_has_every_section_in_order_and_a_working_contents(written):
     assert reasons.index("| R1 ") < reasons.index("### R1") and "| R2 " in reasons and "| C1 " not in reasons
     assert "0.200 / 0.700 ✗" in reasons and "inconclusive (expected to hold)" in reasons
     assert "| R2 | statement of R2 | 1 | 0 | 0 | 1 | none |" in re.sub(r" +", " ", text)
+    assert "Ablation cells (an earlier design, kept for comparison; not counted above), holds / does not hold / inconclusive: R1 0 / 0 / 1 of 1." in text
     assert "| O3 | statement of O3 | 2 | 2 | 0 | 0 | unet/seg/rerandom (flip!) |" in re.sub(r" +", " ", text)
     assert "Machinery checks (true by construction; they guard the code and are not counted above): 1/1 hold." in text
 
 
 def test_full_report_tables(written):
     text = re.sub(r" +", " ", written["report"].read_text())
-    # R1: per variant, m_test per seed and the mean; NaN shown, not fatal
-    assert "| conv | other_task | 0.450 / 0.450 | 0.450 ±0.000 | 0.270 / 0.280 | 0.275 ±0.005 |" in text
-    assert "| conv+bn.affine | other_task | non-finite / non-finite | non-finite ±non-finite |" in text
-    assert "| scratch | - | 0.300 / 0.300 | 0.300 ±0.000 | - / - | - |" in text
-    # R2: ratios and the per-layer details of the first seed
-    assert "| scratch | 0 | - | 0.700 | - |" in text and "| all | 1 | 0.200 | - | 0.900 |" in text
-    assert "<details><summary>per-layer ratios, seed 0</summary>" in text and "| enc.3 | 0.0500 | 0.200 |" in text
-    # C1: rho per seed and mean, NaN robust
-    assert "| unet | seg | other_task | 0.500 / 0.600 | 0.550 ±0.050 | 3 |" in text
+    # R1: per arm, the lr chosen per seed, m_test, the advantage at the end and over the budget; NaN shown, not fatal
+    assert "| head | donor, head re-initialised | 0.001 / 0.002 | 0.500 ±0.000 | 0.360 ±0.000 | 0.180 ±0.000 |" in text
+    assert "| conv | donor convs, head kept (ablation, training lr) | 0.003 / 0.003 | 0.450 ±0.000 | 0.275 ±0.005 | 0.138 ±0.003 |" in text
+    assert "| conv+bn.affine | donor convs + BN affine, head kept (ablation, training lr) | 0.003 / 0.003 | non-finite ±non-finite |" in text
+    assert "| scratch | the target's own init | 0.001 / 0.002 | 0.300 ±0.000 | - | - |" in text
+    # R2: the donor's distance to the trained target per seed, the per-layer details of the first seed, the fine-tune context
+    assert "| other_task | 0.900 / 1.000 | 0.950 ±0.050 |" in text and "| other_seed | 1.300 / 1.400 | 1.350 ±0.050 |" in text
+    assert "<details><summary>per-layer ratios, seed 0</summary>" in text and "| enc.3 | 0.0500 | 0.900 | 1.300 |" in text
+    # layer maps: conv.bias without and with AdaBN, beside whether each conv feeds a BN
+    assert "| enc.0 | yes (enc.1) | 0.03 | 0.01 | 0.30 | 0.01 |" in text and "| out | no | 1.70 | 0.40 | 0.90 | 0.40 |" in text
+    assert "| unet | seg | scratch | 0.700 ±0.000 |" in text and "| unet | seg | head | 0.200 ±0.000 |" in text
+    # C1: rho per seed and mean on the scale-free distance, the raw RMSE's and the confound beside it; NaN robust
+    assert "| unet | seg | other_task | 0.500 / 0.600 | 0.550 ±0.050 | -0.500 ±0.000 | 0.950 ±0.000 | 0.100 ±0.000 | 3 |" in text
+    assert "| rmse_init_scale | 0.100 ±0.000 |" in text
     assert "| unet | seg | other_seed | non-finite / non-finite |" in text
     # M1: scientific notation, first seed; the consequence table with AdaBN
     assert "| enc.0 | yes | 1.0e-09 | 2.0e-02 | 0.0e+00 | 5.0e-02 |" in text and "| out | no | 3.0e-03 |" in text
@@ -268,7 +290,7 @@ def test_layer_class_thresholds():
 def test_summary_lines_and_history_use_the_case():
     c = full_run()
     lines = c.summary_lines()
-    assert "  R2: holds 0, does not hold 0, inconclusive 1 of 1; inconclusive: unet/seg/all" in lines
+    assert "  R2: holds 0, does not hold 0, inconclusive 1 of 1; inconclusive: unet/seg/other_task" in lines
     assert "  O4: holds 0, does not hold 1, inconclusive 0 of 1" in lines
     assert any(line.startswith("  machinery checks") and "1/1 hold" in line for line in lines)
     assert any("differ from observations.toml" in line for line in lines)

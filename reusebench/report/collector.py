@@ -113,6 +113,11 @@ class RunCollector:
         if machinery:
             n = counts(machinery)
             lines.append(f"  machinery checks (hold by construction; not counted above): {n[HOLDS]}/{len(machinery)} hold")
+        ablation = [c for c in claims if c.get("tier") == "ablation"]
+        if ablation:
+            n = counts(ablation)
+            lines.append(f"  ablation cells (earlier design; not counted above): holds {n[HOLDS]}, does not hold {n[FAILS]}, "
+                         f"inconclusive {n[INCONCLUSIVE]} of {len(ablation)}")
         surprises = [c for c in claims if is_surprise(c)]
         if surprises:
             lines.append(f"  {len(surprises)} claim status(es) differ from observations.toml (see report)")

@@ -100,8 +100,10 @@ def learning_curves(
     return save_figure(fig, path)
 
 
-def rmse_scatter(path: Path, *, title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]]) -> Path:
-    """Layer damage against kernel RMSE (donor vs target), one marker and colour per series (donor)."""
+def rmse_scatter(
+    path: Path, *, title: str, series: Sequence[tuple[str, Sequence[float], Sequence[float]]], xlabel: str = "kernel RMSE, donor vs target (per layer)"
+) -> Path:
+    """Layer damage against a kernel distance (donor vs target), one marker and colour per series (donor)."""
     markers = "os^DvP*X"
     fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
     xs_all = []
@@ -113,7 +115,7 @@ def rmse_scatter(path: Path, *, title: str, series: Sequence[tuple[str, Sequence
     if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) > 50:
         ax.set_xscale("log")
     ax.axhline(0.0, color="grey", linewidth=0.8)
-    ax.set(title=title, xlabel="kernel RMSE, donor vs target (per layer)", ylabel=DAMAGE_LABEL)
+    ax.set(title=title, xlabel=xlabel, ylabel=DAMAGE_LABEL)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="donor (Spearman ρ)")
     return save_figure(fig, path)

@@ -43,7 +43,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures, res
         *family_section("O", claims),
         *history_section(claims, env, history),
         *cases_section(cases),
-        *family_section("R", claims, [*r1_section(finetunes, figures), *r2_section(finetunes, seeds)]),
+        *family_section("R", claims, [*r1_section(finetunes, figures), *r2_section(of("donor_distance"), finetunes, seeds)]),
         *family_section("C", claims, c1_section(of("rmse_damage"), seeds, figures)),
         *family_section("M", claims, m1_section(of("bias_gradient"), cases, seeds)),
         *family_section("A", claims, adabn_section(cases)),

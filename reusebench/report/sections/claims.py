@@ -56,8 +56,22 @@ def summary_section(claims: list[dict], figures=None) -> list[str]:
         f"Machinery checks (true by construction; they guard the code and are not counted above): "
         f"{len(machinery) - len(broken)}/{len(machinery)} hold" + (f"; broken: {', '.join(broken)}" if broken else "") + ".",
         "",
+        *ablation_lines(claims),
         *(sensitivity_section(claims, figures) if figures is not None else []),
     ]
+
+
+def ablation_lines(claims: list[dict]) -> list[str]:
+    """The ablation cells (an earlier or weaker design kept for comparison), counted apart."""
+    ablation = [c for c in claims if c.get("tier") == "ablation"]
+    if not ablation:
+        return []
+    rows = []
+    for obs, items in sorted(_group(ablation, "observation").items()):
+        n = counts(items)
+        rows.append(f"{obs} {n[HOLDS]} / {n[FAILS]} / {n[INCONCLUSIVE]} of {len(items)}")
+    return [f"Ablation cells (an earlier design, kept for comparison; not counted above), holds / does not hold / "
+            f"inconclusive: {'; '.join(rows)}.", ""]
 
 
 def family_section(letter: str, claims: list[dict], data: list[str] = ()) -> list[str]:
@@ -74,7 +88,7 @@ def family_section(letter: str, claims: list[dict], data: list[str] = ()) -> lis
             per_seed = " / ".join(fmt_any(s.get("value")) + ("" if s.get("holds", True) else " ✗") for s in _by_seed(c.get("per_seed") or []))
             iv = c.get("interval") or {}
             rows.append([
-                c["observation"], c["arch"], c["task"], c["case"] + (" (machinery)" if c.get("tier") == "machinery" else ""),
+                c["observation"], c["arch"], c["task"], c["case"] + (f" ({c['tier']})" if c.get("tier", "evidence") != "evidence" else ""),
                 per_seed or "-", f"{fmt_any(c.get('mean'))} [{fmt_any(iv.get('low'))}, {fmt_any(iv.get('high'))}]",
                 f"{c['op']} {c['threshold']}", outcome(c),
             ])
