@@ -54,7 +54,8 @@ REUSE_VARIANTS: dict[str, tuple[str, ...]] = {
 }
 # R1 as transfer is practised (Yosinski et al. 2014): the reused start takes the `other_task`
 # network's lower layers and the target's own initialisation for its top k convs, in forward
-# order (``reinit_count``), and for every module the forward pass calls from the first of them on.
+# order, and for every module the forward pass calls from the first of them on
+# (``fixtures.store.transfer_split``, part of the recipe that keys a trained network).
 TRANSFER_STARTS = ("head", "half")  # k = 1 (the task head); k = floor(L/2) of the L convs
 FINETUNE_STARTS = (*REUSE_VARIANTS, *TRANSFER_STARTS)
 # R1's arms: name -> (start, frozen). A frozen arm trains only the re-initialised top (its
@@ -73,14 +74,6 @@ FINETUNE_ARMS: dict[str, tuple[str, bool]] = {
     "conv+bn.affine": ("conv+bn.affine", False),
 }
 ABLATION_ARMS = ("all", "conv", "conv+bn.affine")  # at the profile's training lr, no selection
-
-
-def reinit_count(start: str, n_convs: int) -> int:
-    """How many top convs a transfer start re-initialises (``TRANSFER_STARTS``)."""
-    check_choice("transfer start", start, TRANSFER_STARTS)
-    if n_convs < 2:
-        raise ValueError(f"a transfer start needs at least two convs, got {n_convs}")
-    return 1 if start == "head" else n_convs // 2
 
 
 # Metric used for damage and assertions, per task; every metric is recorded anyway.
