@@ -357,3 +357,19 @@ def test_a_ladder_column_says_which_overrides_made_it():
     assert overrides(committed) == []
     assert overrides({**committed, "steps": 900, "seeds": [0, 1]}) == ["seeds=[0, 1]", "steps=900"]
     assert overrides({**committed, "name": "no-such-profile"}) == []
+
+
+def test_a_claim_redefined_between_runs_is_never_compared_with_itself():
+    """The same claim id under another statement (C1 on raw RMSE, then on a scale-free distance)
+    gets rows of its own, named as another definition."""
+    from reusebench.report.sections.scale import verdict_rows
+
+    now = claim("C1", "init", [0.6, 0.7], op=">=", threshold=0.5)
+    before = {**claim("C1", "init", [0.1, 0.2], op=">=", threshold=0.5), "statement": "an earlier statement"}
+    same = claim("O3", "init", [0.9, 1.0], op=">=")
+    rows, counts, notes = verdict_rows([{"records": [now, same]}, {"records": [before, same]}])
+    c1 = [r for r in rows if r[0].startswith("C1")]
+    assert [r[0] for r in c1] == ["C1", "C1 [definition 2]"]
+    assert c1[0][-1] == "-" and c1[1][-2] == "-", "each definition's cell is judged in its own run only"
+    assert [r[0] for r in rows if r[0].startswith("O3")] == ["O3"], "an unchanged claim stays one row"
+    assert notes == ["C1 [definition 2]: an earlier statement"]

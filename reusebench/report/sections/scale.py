@@ -40,21 +40,30 @@ def _wanted(claim: dict, only: Sequence[str], machinery: bool) -> bool:
     return not only or any(o in (claim["observation"], f"{claim['observation']}:{claim['case']}") for o in only)
 
 
-def verdict_rows(docs: Sequence[dict | None], only: Sequence[str] = (), machinery: bool = False) -> tuple[list[list[str]], list[dict]]:
+def verdict_rows(
+    docs: Sequence[dict | None], only: Sequence[str] = (), machinery: bool = False
+) -> tuple[list[list[str]], list[dict], list[str]]:
     """One row per distinct claim cell found in any run; a run without records reads "not run".
     Also the outcome counts per run."""
     cells: dict[tuple, dict[int, dict]] = {}
+    statements: dict[str, list[str]] = {}  # a claim's definitions, first seen first: cells of two definitions never share a row
     for i, doc in enumerate(docs):
         for r in (doc or {}).get("records", []):
             if r.get("kind") == "claim" and _wanted(r, only, machinery):
-                cells.setdefault((r["observation"], r["arch"], r["task"], r["case"], f"{r.get('op')} {r.get('threshold')}"), {})[i] = r
+                said = statements.setdefault(r["observation"], [])
+                if r.get("statement") not in said:
+                    said.append(r.get("statement"))
+                label = r["observation"] if said.index(r.get("statement")) == 0 else f"{r['observation']} [definition {said.index(r.get('statement')) + 1}]"
+                cells.setdefault((label, r["arch"], r["task"], r["case"], f"{r.get('op')} {r.get('threshold')}"), {})[i] = r
     counts: list[dict] = [{} for _ in docs]
     rows = []
     for key, by_run in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0]))):
         rows.append([*key, *("not run" if docs[i] is None else _cell(by_run.get(i)) for i in range(len(docs)))])
         for i, claim in by_run.items():
             counts[i][claim["outcome"]] = counts[i].get(claim["outcome"], 0) + 1
-    return rows, counts
+    notes = [f"{obs} [definition {k + 1}]: {text}" for obs, said in sorted(statements.items()) if len(said) > 1
+             for k, text in enumerate(said) if k > 0]
+    return rows, counts, notes
 
 
 def overrides(profile: dict) -> list[str]:
@@ -86,9 +95,11 @@ def run_line(label: str, doc: dict | None, counts: dict) -> str:
 
 
 def verdict_table(docs: Sequence[dict | None], labels: Sequence[str], only: Sequence[str] = (), machinery: bool = False) -> list[str]:
-    rows, counts = verdict_rows(docs, only, machinery)
+    rows, counts, notes = verdict_rows(docs, only, machinery)
+    redefined = ["A claim whose statement differs between runs is a different claim: its cells under the other "
+                 "definition have rows of their own, never compared with the first:", "", *(f"- {n}" for n in notes), ""] if notes else []
     return [_table(rows, ["claim", "arch", "task", "cell", "needs", *labels]), "",
-            *(f"- {run_line(label, doc, c)}" for label, doc, c in zip(labels, docs, counts)), ""]
+            *(f"- {run_line(label, doc, c)}" for label, doc, c in zip(labels, docs, counts)), "", *redefined]
 
 
 def ladder_section(doc: dict, results_root: Path | None) -> list[str]:
