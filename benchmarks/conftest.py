@@ -29,7 +29,7 @@ ADABN_REWRITES = ("bn.running_mean", "bn.running_var", "bn.running")
 
 @dataclass(frozen=True)
 class ClaimCase:
-    """One claim test: a claim on one arch x task x case (a donor, a reuse variant or an aspect)."""
+    """One claim test: a claim on one arch x task x case (a donor, an R1 arm or an aspect)."""
 
     observation: Observation
     arch: str

@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.paper_only  # fine-tunes need the paper's tasks
 
 from reusebench.experiments import donor_distance, finetune
-from reusebench.protocol import ABLATION_ARMS, FINETUNE_ARMS
+from reusebench.protocol import FINETUNE_ARMS
 
 
 @pytest.mark.networks("finetunes")
@@ -26,7 +26,7 @@ def test_finetune_runs(arch, task, seed, lab, record):
     it ran as specified."""
     p = lab.profile
     for arm in FINETUNE_ARMS:
-        run = finetune(lab, arch, task, seed, arm, p.lr if arm in ABLATION_ARMS else None)
+        run = finetune(lab, arch, task, seed, arm)
         record("finetune", run)
         steps = [step for step, _ in run["curve"]]
         assert steps[0] == 0 and steps[-1] == p.finetune_steps, f"{arm}: curve covers steps {steps}"
@@ -61,10 +61,9 @@ def _r1_evidence(run: dict) -> str:
 @pytest.mark.claims("R1")
 def test_r1_reused_start_beats_scratch(claim_case, lab, judge):
     c = claim_case
-    lr = lab.profile.lr if c.case in ABLATION_ARMS else None
     per_seed = {}
     for seed in lab.seeds:
-        run = finetune(lab, c.arch, c.task, seed, c.case, lr)
+        run = finetune(lab, c.arch, c.task, seed, c.case)
         per_seed[seed] = (run["advantage"], _r1_evidence(run))
     judge(c, per_seed)
 
@@ -72,10 +71,9 @@ def test_r1_reused_start_beats_scratch(claim_case, lab, judge):
 @pytest.mark.claims("R1auc")
 def test_r1_reused_start_stays_ahead_over_the_budget(claim_case, lab, judge):
     c = claim_case
-    lr = lab.profile.lr if c.case in ABLATION_ARMS else None
     per_seed = {}
     for seed in lab.seeds:
-        run = finetune(lab, c.arch, c.task, seed, c.case, lr)
+        run = finetune(lab, c.arch, c.task, seed, c.case)
         per_seed[seed] = (run["advantage_area"], f"end of budget {run['advantage']:.3f}; lr {run['lr']:g} vs scratch {run['scratch_lr']:g}")
     judge(c, per_seed)
 

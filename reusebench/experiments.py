@@ -37,8 +37,13 @@ from reusebench.protocol import ABLATION_ARMS
 
 def finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | None = None) -> dict:
     """R1: the fine-tune of ``task`` in ``arm`` (``FINETUNE_ARMS``) on a slice of the target's
-    training data, at ``lr`` (None: the learning rate the arm chooses on the validation split),
-    against scratch: chosen the same way, or at the training lr for the ablation arms."""
+    training data, at ``lr`` (None: the learning rate the arm chooses on the validation split;
+    the ablation arms always run at the training lr), against scratch at the same lr, or
+    chosen the same way."""
+    if arm in ABLATION_ARMS:
+        if lr not in (None, lab.profile.lr):
+            raise ValueError(f"ablation arm {arm!r} runs at the training lr {lab.profile.lr}, not {lr}")
+        lr = lab.profile.lr
     return lab.memo(("finetune", arch, task, seed, arm, lr), lambda: _finetune(lab, arch, task, seed, arm, lr))
 
 
@@ -56,8 +61,8 @@ def _finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | N
     m_test = lab.evaluate(tuned.model, task, target.dataset)[metric]
     gain = base["trained"][metric] - base["floor"][metric]  # the damage scale's floor (reusebench.metrics.damage)
     control = None
-    if arm != "scratch":  # the ablation arms keep the earlier design's control: scratch at the training lr
-        control = finetune(lab, arch, task, seed, "scratch", lab.profile.lr if arm in ABLATION_ARMS else None)
+    if arm != "scratch":  # a fixed lr (the ablation arms: the training lr) against scratch at that lr
+        control = finetune(lab, arch, task, seed, "scratch", lr)
     curve = tuned.meta["monitor_curve"]
     # context for R2 (the earlier design): how far the fine-tune moved the kernels from its
     # start, against how far full training moved them from the initialisation
@@ -78,7 +83,7 @@ def _finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | N
         "metric": metric,
         "lr": chosen,
         "lr_grid": list(grid),
-        "lr_chosen_on": "fixed (ablation: the training lr)" if lr is not None else "validation split, final value",
+        "lr_chosen_on": "fixed" if lr is not None else "validation split, final value",
         "val_end_per_lr": {str(x): v for x, v in val_end.items()},
         "curve": curve,
         "m_test": m_test,

@@ -43,9 +43,10 @@ GROUPS = PAPER_GROUPS + NORM_GROUPS
 SCOPES = ("all", "layer", "prefix")  # prefix: layers 1..k in forward order, cumulatively
 RECALIBRATIONS = ("none", "adabn")
 
-# R1/R2: which groups of the `other_task` donor a fine-tune starts from ("scratch": none, the
-# control). "all" is the whole state, BN running statistics included; the others leave the
-# running statistics at their initial values (0 and 1).
+# R1's starts by group: which groups of the `other_task` donor a fine-tune starts from
+# ("scratch": none, the control); the ablation arms and `kept` (= "all"). "all" is the whole
+# state, BN running statistics included; the others leave the running statistics at their
+# initial values (0 and 1).
 REUSE_VARIANTS: dict[str, tuple[str, ...]] = {
     "scratch": (),
     "all": PAPER_GROUPS,

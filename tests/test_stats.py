@@ -94,3 +94,14 @@ def test_the_power_of_a_rank_claim_grows_with_the_true_correlation():
     assert weak == 0.0 and 0.1 < strong < 0.9 and certain > 0.95
     assert rank_claim_power(13, 5, 0.0, 0.5, level=cell_level(1))[FAILS] > 0.8, "no correlation: mostly 'does not hold'"
     assert rank_claim_power(13, 5, 0.8, 0.5, level=level) == rank_claim_power(13, 5, 0.8, 0.5, level=level), "deterministic"
+
+
+def test_the_power_follows_the_rule_for_one_seed_and_either_operator():
+    from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE, rank_claim_power
+
+    one = rank_claim_power(13, 1, 0.9, 0.5, level=0.95)
+    assert one[INCONCLUSIVE] == 0.0 and one[HOLDS] > 0.9, "one seed: the rule's interval has no width"
+    below = rank_claim_power(13, 5, 0.0, 0.5, level=0.95, op="<=")
+    assert below[HOLDS] > 0.8 and below[FAILS] == 0.0
+    with pytest.raises(ValueError, match="unknown operator '>'; valid choices: >=, <="):
+        rank_claim_power(13, 5, 0.0, 0.5, level=0.95, op=">")

@@ -35,7 +35,8 @@ def c1_section(records: list[dict], seeds: Sequence[int], figures: Figures) -> l
         f"apart two kernels are; `rmse_init_scale` divides it by the standard deviation of the target's initial "
         f"kernel, `relative` is ||donor - target|| / ||target||, `cosine` is 1 - cos(donor, target). The claim's "
         f"distance is the scale-free one least rank-correlated with the initialisation scale (table below). The "
-        f"power of each verdict (Monte Carlo, in the claim's evidence) is an upper bound: it lets only the layers vary.",
+        f"power of each verdict (Monte Carlo, in the claim's evidence) is indicative: it draws each seed's layers "
+        f"independently, while real seeds share their layers.",
         "",
         _table(rows, ["arch", "task", "donor", f"rho ({distance}) per seed", "rho mean ±", "rho (raw rmse) mean ±",
                       "raw rmse vs init scale", f"{distance} vs init scale", "layers"]),
