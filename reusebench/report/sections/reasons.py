@@ -34,6 +34,13 @@ def _lrs(records: list[dict]) -> str:
     return " / ".join(f"{num(r.get('lr')):g}" if num(r.get("lr")) is not None else "-" for r in _by_seed(records))
 
 
+def _mean_curve(runs: list[dict]) -> list[tuple[float, float]]:
+    """The validation curve averaged over seeds, at the steps every seed's curve has."""
+    curves = [{num(step): num(value) for step, value in r.get("curve") or []} for r in runs]
+    steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    return [(step, _mean(c[step] for c in curves)) for step in steps]
+
+
 def r1_section(runs: list[dict], figures: Figures) -> list[str]:
     if not runs:
         return []
@@ -64,8 +71,8 @@ def r1_section(runs: list[dict], figures: Figures) -> list[str]:
             f"curves-{arch}-{task}", f"R1 learning curves, {arch} / {task}", "learning_curves",
             title=f"R1: fine-tuning {arch} / {task} ({items[0].get('steps')} steps, {items[0].get('n_slice')} images, lr chosen per arm)",
             metric=metric, target=_mean(r.get("m_target") for r in items),
-            runs=[(a, r.get("seed"), [(num(s), num(v)) for s, v in r.get("curve") or []]) for a in shown for r in _by_seed(arms[a])],
-            legend="arm (seed), at its chosen lr",
+            runs=[(a, f"mean of {len(arms[a])}", _mean_curve(arms[a])) for a in shown],
+            legend="arm (seeds), each seed at its chosen lr",
         )
         grid = items[0].get("lr_grid") or []
         out += [
