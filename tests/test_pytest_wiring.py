@@ -26,6 +26,7 @@ import pytest
         (["--precision", "bf16", "--device", "cpu"], "--precision bf16: GPU paths, but the device is cpu"),
         (["--compile", "--device", "cpu"], "--compile: GPU paths, but the device is cpu"),
         (["--workers-per-device", "0"], "--workers-per-device must be >= 1, got 0"),
+        (["--group", "conv.bias", "--donor", "defaults"], "--donor defaults with --group conv.bias selects no replacement"),
     ],
 )
 def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, inline_suite, args, message):
@@ -53,6 +54,13 @@ def test_unwritable_directories_are_usage_errors(tmp_path, inline_suite):
     assert result.ret == 4
     assert f"the results directory '{blocker / 'results' / 'smoke'}' is not writable" in stderr
     assert "choose another with --results-dir" in stderr
+
+
+def test_collection_works_without_xdist(tmp_path, run_suite):
+    """Issue 16: `-p no:xdist` must not fail on the xdist_group marker (strict markers). A
+    subprocess: in process, the outer session's plugins would register the marker."""
+    plain = run_suite(tmp_path, "--co", "-p", "no:xdist", "--arch", "unet", "--task", "seg", "--group", "conv.bias")
+    assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
 
 
 def test_selection_options_narrow_the_run(tmp_path, inline_suite):

@@ -22,7 +22,7 @@ from reusebench.environment import check_writable, resolve_device
 from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS
 from reusebench.profiles import Profile, get_profile
-from reusebench.protocol import ConfigError, Selection
+from reusebench.protocol import BN_GROUPS, ConfigError, Selection, donor_applies
 
 MARKERS = (
     "observation(id): a test of one of the paper's claims (set by the parametrization)",
@@ -31,6 +31,8 @@ MARKERS = (
     "timing: a timing case (pytest-benchmark; recorded under xdist too)",
     "paper_only: needs the paper's networks and tasks (left out of an audit)",
     "audit_only: runs only in an audit of your own network (--audit / --model)",
+    # pytest-xdist registers it too; registered here so that `-p no:xdist` still collects
+    "xdist_group(name): keeps a target network's cases on one xdist worker under --dist loadgroup",
 )
 
 
@@ -135,6 +137,11 @@ def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
     check_profile(profile)
     audit = _audit(config)
     selection = _selection(config, audit)
+    if not any(donor_applies(d, g) for d in selection.donors for g in selection.groups):
+        raise ConfigError(
+            f"--donor {','.join(selection.donors)} with --group {','.join(selection.groups)} selects no replacement: "
+            f"donor 'defaults' serves the BN groups only ({', '.join(BN_GROUPS)}); add another donor or a BN group"
+        )
     cache_dir = check_writable(Path(config.getoption("reusebench_cache_dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR")
     results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
     results_dir = check_writable(results_root / (f"audit-{audit.name}" if audit else profile.name), "results directory", "--results-dir")
