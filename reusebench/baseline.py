@@ -87,8 +87,8 @@ class Drift:
     tolerance: object
 
     def row(self) -> list:
-        def show(v):
-            return f"{v:.4f}" if isinstance(v, float) else str(v)
+        def show(v):  # 4 significant digits: a tolerance of 1e-9 must not read 0.0000
+            return f"{v:.4g}" if isinstance(v, float) else str(v)
 
         return [self.item, self.quantity, show(self.baseline), show(self.now), show(self.tolerance)]
 
@@ -179,10 +179,15 @@ def write_baseline(directory: Path, current: dict) -> Path:
             path = directory / f"{current['profile']}-torch{torch_series(current['torch'])}.json"
         else:
             fields = stored.get("profile_fields", current["profile_fields"])
-            if fields != current["profile_fields"] or stored["device_type"] != current["device_type"]:
+            differ = [f"{k} {fields.get(k)!r} -> {current['profile_fields'].get(k)!r}"
+                      for k in sorted(fields.keys() | current["profile_fields"].keys()) if fields.get(k) != current["profile_fields"].get(k)]
+            if stored["device_type"] != current["device_type"]:
+                differ.append(f"device type {stored['device_type']!r} -> {current['device_type']!r}")
+            if differ:
                 raise ConfigError(
-                    f"not updating {path}: it was recorded with other profile fields or another device type "
-                    f"({stored['device_type']}); record this configuration elsewhere with --baseline-dir"
+                    f"not updating {path}: this run differs from it in {'; '.join(differ)}. Record this configuration "
+                    f"in a directory of its own (add --baseline-dir DIR), or, if the committed profile itself changed, "
+                    f"delete {path} and run again with --update-baseline"
                 )
             # A partial run (-k, --arch, ...) updates its own cases and keeps the others.
             merged = {**current, "cases": {**stored["cases"], **current["cases"]}, "claims": {**stored["claims"], **current["claims"]}}

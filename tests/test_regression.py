@@ -54,6 +54,8 @@ def test_baseline_round_trip_and_a_broken_result_is_caught(tmp_path, run_suite):
 
     other_profile = run_suite(tmp_path, *args, "--compare-baseline", "--set", "n_test=4")
     assert other_profile.returncode == 1 and "| profile" in other_profile.stdout and "n_test" in other_profile.stdout
+    assert "--update-baseline --baseline-dir DIR" in other_profile.stdout, "advice that works, not a refused update"
+    assert "the run FAILS (exit code 1) although its tests passed" in other_profile.stdout
 
     key = "unet/ae/shapes/conv.weight/init/all/none/seed0"
     stored["cases"][key]["damage"] += 0.5  # the baseline now disagrees with what the code measures
@@ -112,11 +114,18 @@ def test_update_refuses_to_clobber_another_configuration_or_write_nothing(tmp_pa
     current["profile_fields"] = {"steps": 400}
     path = write_baseline(tmp_path, current)
     other = dict(current, profile_fields={"steps": 800})
-    with pytest.raises(ConfigError, match="not updating .*other profile fields"):
+    # issue 16: the refusal names the differing field and a command that works
+    with pytest.raises(ConfigError, match=r"not updating .*differs from it in steps 400 -> 800\. .*--baseline-dir DIR.*delete "):
         write_baseline(tmp_path, other)
     assert load_baseline(path)["profile_fields"] == {"steps": 400}
     with pytest.raises(ConfigError, match="nothing to put in a baseline"):
         write_baseline(tmp_path, dict(current, cases={}, claims={}))
+
+
+def test_a_tiny_tolerance_is_printed_as_itself():
+    from reusebench.baseline import Drift
+
+    assert Drift("case", "damage", 0.5, 0.5000001, 1e-9).row()[2:] == ["0.5", "0.5", "1e-09"]
 
 
 def test_a_baseline_with_non_finite_values_loads_and_compares(tmp_path):

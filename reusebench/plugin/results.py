@@ -168,6 +168,10 @@ class ResultsPlugin:
             terminalreporter.write_line(f"baseline NOT updated: {self.update_refused}", red=True)
         if self.drifts is not None:
             self._drift_lines(terminalreporter)
+        if self.drifts or self.update_refused is not None:  # pytest's own status line counts tests only
+            terminalreporter.write_line(
+                f"reusebench: the run FAILS (exit code {int(pytest.ExitCode.TESTS_FAILED)}) although its tests passed: "
+                + ("drift from the baseline" if self.drifts else "the baseline was not updated"), red=True)
 
     def _drift_lines(self, terminalreporter) -> None:
         if not self.drifts:
@@ -179,10 +183,19 @@ class ResultsPlugin:
             terminalreporter.write_line(baselines.render_drifts(shown))
             if len(self.drifts) > len(shown):
                 terminalreporter.write_line(f"... and {len(self.drifts) - len(shown)} more: {self.suite.results_dir / DRIFT_FILE}")
-            terminalreporter.write_line(
-                "If the change is intended, rewrite the baseline with the same command plus --update-baseline "
-                "(instead of --compare-baseline) and commit it with the reason."
-            )
+            configuration = [d for d in self.drifts if d.tolerance == "must match"]
+            if configuration:
+                terminalreporter.write_line(
+                    f"This run's configuration differs from the baseline's ({', '.join(d.quantity for d in configuration)}): "
+                    "its numbers are no baseline for these. Compare runs of the baseline's configuration, or record this "
+                    "one in a directory of its own: the same command with --update-baseline --baseline-dir DIR "
+                    "(instead of --compare-baseline)."
+                )
+            else:
+                terminalreporter.write_line(
+                    "If the change is intended, rewrite the baseline with the same command plus --update-baseline "
+                    "(instead of --compare-baseline) and commit it with the reason."
+                )
         for note in self.drift_notes[:10]:
             terminalreporter.write_line(f"  note: {note}")
 
