@@ -116,10 +116,12 @@ def test_timings_are_recorded_with_and_without_xdist(tmp_path, run_suite, xdist,
     import subprocess
     import sys
 
-    result = run_suite(tmp_path, *xdist, "-m", "timing", "--arch", "pspnet")
+    wanted = tmp_path / "asked.json"  # pytest-benchmark's own option, honoured under xdist too (issue 16)
+    result = run_suite(tmp_path, *xdist, "-m", "timing", "--arch", "pspnet", "--benchmark-json", str(wanted))
     assert result.returncode == 0, result.stdout[-2000:]
     bench = tmp_path / "results" / "smoke" / "benchmark.json"
     doc = json.loads(bench.read_text())
+    assert len(json.loads(wanted.read_text())["benchmarks"]) == 4
     assert len(doc["benchmarks"]) == 4 and all(b["stats"]["rounds"] == 10 for b in doc["benchmarks"])
     assert all(b["extra_info"]["torch"] and b["extra_info"]["workers"] == (2 if xdist else 1) for b in doc["benchmarks"])
     records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())["records"]

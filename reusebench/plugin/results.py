@@ -123,6 +123,7 @@ class ResultsPlugin:
             return
         history = {} if suite.audit else baselines.history(suite.baseline_dir, self.collector.profile.name)
         self.written = self.collector.write(suite.results_dir, history=history)
+        self._benchmark_options()
         current = baselines.from_records(self.collector.document())
         path = baseline_path(suite.baseline_dir, current["profile"], current["torch"])
         if self.config.getoption("update_baseline"):
@@ -141,6 +142,27 @@ class ResultsPlugin:
                 drift_file.unlink(missing_ok=True)
             if self.drifts and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _benchmark_options(self) -> None:
+        """pytest-benchmark disables itself under xdist, and with it --benchmark-json and
+        --benchmark-autosave: write the JSON they ask for from this run's timings (the same
+        format), or say plainly that nothing was saved."""
+        self.benchmark_notes: list[str] = []
+        if not getattr(self.config.option, "numprocesses", None):
+            return  # no xdist: pytest-benchmark honours its own options
+        wanted = self.config.getoption("benchmark_json", None)
+        ours = self.written.get("benchmark")
+        if wanted:
+            if ours is not None:
+                atomic_write_text(Path(wanted), Path(ours).read_text())
+                self.benchmark_notes.append(f"--benchmark-json: written by reusebench from this run's timings (xdist): {wanted}")
+            else:
+                self.benchmark_notes.append("--benchmark-json: nothing written, this run timed nothing (select -m timing)")
+        if self.config.getoption("benchmark_autosave", None) or self.config.getoption("benchmark_save", None):
+            self.benchmark_notes.append(
+                "--benchmark-save/--benchmark-autosave do nothing under xdist (pytest-benchmark disables itself); "
+                f"this run's timings are in {ours or 'no file (nothing timed)'}, or run the timing cases with -n 0 -m timing"
+            )
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.written:
@@ -162,6 +184,8 @@ class ResultsPlugin:
                     f"({needed} needed with every pass kept; --reuse-memory sets the memory for kept activations)"
                 )
         self._cache_line(terminalreporter)
+        for note in getattr(self, "benchmark_notes", []):
+            terminalreporter.write_line(note, yellow=True)
         if self.updated is not None:
             terminalreporter.write_line(f"baseline updated: {self.updated}")
         if self.update_refused is not None:

@@ -92,6 +92,8 @@ class RunCollector:
 
             written["benchmark"] = directory / BENCHMARK_FILE
             atomic_write_text(written["benchmark"], json.dumps(document(timings), indent=1))
+        else:  # an earlier run's timings must not sit beside this run's records
+            (directory / BENCHMARK_FILE).unlink(missing_ok=True)
         return written
 
     def summary_lines(self) -> list[str]:
