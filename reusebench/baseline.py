@@ -87,10 +87,11 @@ class Drift:
     tolerance: object
 
     def row(self) -> list:
-        def show(v):  # 4 significant digits: a tolerance of 1e-9 must not read 0.0000
-            return f"{v:.4g}" if isinstance(v, float) else str(v)
+        def show(v):  # values in full (a drift may be in the last digits), a tolerance of 1e-9 as itself
+            return repr(v) if isinstance(v, float) else str(v)
 
-        return [self.item, self.quantity, show(self.baseline), show(self.now), show(self.tolerance)]
+        tolerance = f"{self.tolerance:.4g}" if isinstance(self.tolerance, float) else str(self.tolerance)
+        return [self.item, self.quantity, show(self.baseline), show(self.now), tolerance]
 
 
 def load_tolerances(path: Path, profile: str, device_type: str) -> dict[str, float]:

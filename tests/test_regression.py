@@ -125,7 +125,7 @@ def test_update_refuses_to_clobber_another_configuration_or_write_nothing(tmp_pa
 def test_a_tiny_tolerance_is_printed_as_itself():
     from reusebench.baseline import Drift
 
-    assert Drift("case", "damage", 0.5, 0.5000001, 1e-9).row()[2:] == ["0.5", "0.5", "1e-09"]
+    assert Drift("case", "damage", 0.5, 0.5000001, 1e-9).row()[2:] == ["0.5", "0.5000001", "1e-09"]
 
 
 def test_a_baseline_with_non_finite_values_loads_and_compares(tmp_path):

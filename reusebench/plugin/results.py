@@ -126,6 +126,7 @@ class ResultsPlugin:
         self._benchmark_options()
         current = baselines.from_records(self.collector.document())
         path = baseline_path(suite.baseline_dir, current["profile"], current["torch"])
+        self.tests_passed = session.exitstatus == pytest.ExitCode.OK  # before the baseline changes it
         if self.config.getoption("update_baseline"):
             try:
                 self.updated = baselines.write_baseline(suite.baseline_dir, current)
@@ -148,8 +149,8 @@ class ResultsPlugin:
         --benchmark-autosave: write the JSON they ask for from this run's timings (the same
         format), or say plainly that nothing was saved."""
         self.benchmark_notes: list[str] = []
-        if not getattr(self.config.option, "numprocesses", None):
-            return  # no xdist: pytest-benchmark honours its own options
+        if getattr(self.config.option, "dist", "no") == "no":
+            return  # no xdist distribution (pytest-benchmark's own test): it honours its own options
         wanted = self.config.getoption("benchmark_json", None)
         ours = self.written.get("benchmark")
         if wanted:
@@ -192,7 +193,7 @@ class ResultsPlugin:
             terminalreporter.write_line(f"baseline NOT updated: {self.update_refused}", red=True)
         if self.drifts is not None:
             self._drift_lines(terminalreporter)
-        if self.drifts or self.update_refused is not None:  # pytest's own status line counts tests only
+        if (self.drifts or self.update_refused is not None) and getattr(self, "tests_passed", False):  # pytest's line counts tests only
             terminalreporter.write_line(
                 f"reusebench: the run FAILS (exit code {int(pytest.ExitCode.TESTS_FAILED)}) although its tests passed: "
                 + ("drift from the baseline" if self.drifts else "the baseline was not updated"), red=True)

@@ -140,7 +140,8 @@ def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
     if not any(donor_applies(d, g) for d in selection.donors for g in selection.groups):
         raise ConfigError(
             f"--donor {','.join(selection.donors)} with --group {','.join(selection.groups)} selects no replacement: "
-            f"donor 'defaults' serves the BN groups only ({', '.join(BN_GROUPS)}); add another donor or a BN group"
+            f"donor 'defaults' serves the BN groups only ({', '.join(BN_GROUPS)}); add another --donor (or, for a network "
+            f"with BN layers, a BN --group)"
         )
     cache_dir = check_writable(Path(config.getoption("reusebench_cache_dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR")
     results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
