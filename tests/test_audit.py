@@ -104,7 +104,7 @@ def test_the_example_audit_answers_with_a_verdict(tmp_path, run_suite):
     result = run_suite(tmp_path, "--audit", "examples/shapes_classifier.toml", "-n", "2",
                        "-k", "audit_verdict or learned_without_saturating or group_inventory")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    report = (tmp_path / "results" / "audit-shapes-classifier" / "report.md").read_text()
+    report = (tmp_path / "results" / "audit-shapes-classifier" / "partial" / "report.md").read_text()  # -k: a partial run
     head = report[: report.index("## Parameter groups")]
     assert "## Verdict: what `shapes-classifier` can reuse from your pre-trained model" in head
     for group in ("bn.running", "bn.affine", "conv.weight", "conv.bias", "norm.affine"):
@@ -113,7 +113,7 @@ def test_the_example_audit_answers_with_a_verdict(tmp_path, run_suite):
     # The documented answer (README): the pre-trained kernels must be retrained, BN affine reused.
     rows = {line.split("|")[1].strip(): line for line in head.splitlines() if line.startswith("| ")}
     assert "**retrain**" in rows["conv.weight"] and "**reuse**" in rows["bn.affine"], rows
-    records = json.loads((tmp_path / "results" / "audit-shapes-classifier" / "records.json").read_text())["records"]
+    records = json.loads((tmp_path / "results" / "audit-shapes-classifier" / "partial" / "records.json").read_text())["records"]
     base = next(r for r in records if r["kind"] == "baseline")
     assert base["trained"] - base["init"] >= 0.2, "the example's target learned"
 

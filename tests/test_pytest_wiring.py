@@ -81,16 +81,20 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
     result = run_suite(tmp_path, "-n", "2", "-k", "replacement_case and unet-seg")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live progress from the workers"
-    records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
+    records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     cases = [r for r in records["records"] if r["kind"] == "case"]
     # (BN groups x 7 donors + conv groups x 6 donors) x (none, adabn) x 2 seeds
     assert len(cases) == (6 * 7 + 2 * 6) * 2 * 2
     trained = {f["label"] for f in records["fixtures"] if f["trained_now"]}
     assert {"unet/seg/shapes/seed0", "unet/ae/shapes/seed0"} <= trained
     assert not any(label.startswith("pspnet") for label in trained), "only what the selected tests need"
-    report = (tmp_path / "results" / "smoke" / "report.md").read_text()
+    report = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
     assert "## Replacement damage: unet / seg" in report
-    assert result.stdout.rstrip().splitlines()[-1] == f"reusebench report: {tmp_path / 'results' / 'smoke' / 'report.md'}"
+    last = result.stdout.rstrip().splitlines()[-1]  # -k: a partial run, in its own folder, said so (issue 16)
+    assert last.startswith("reusebench report (PARTIAL: -k 'replacement_case and unet-seg'): ")
+    assert f"{tmp_path / 'results' / 'smoke' / 'partial' / 'report.md'}" in last
+    assert not (tmp_path / "results" / "smoke" / "report.md").exists(), "a partial run never writes the complete run's report"
+    assert "**PARTIAL RUN** (-k 'replacement_case and unet-seg')" in report
 
 
 @pytest.mark.parametrize("expect_failure, outcome", [(False, "1 passed"), (True, "1 failed")])
@@ -119,12 +123,12 @@ def test_timings_are_recorded_with_and_without_xdist(tmp_path, run_suite, xdist,
     wanted = tmp_path / "asked.json"  # pytest-benchmark's own option, honoured under xdist too (issue 16)
     result = run_suite(tmp_path, *xdist, "-m", "timing", "--arch", "pspnet", "--benchmark-json", str(wanted))
     assert result.returncode == 0, result.stdout[-2000:]
-    bench = tmp_path / "results" / "smoke" / "benchmark.json"
+    bench = tmp_path / "results" / "smoke" / "partial" / "benchmark.json"
     doc = json.loads(bench.read_text())
     assert len(json.loads(wanted.read_text())["benchmarks"]) == 4
     assert len(doc["benchmarks"]) == 4 and all(b["stats"]["rounds"] == 10 for b in doc["benchmarks"])
     assert all(b["extra_info"]["torch"] and b["extra_info"]["workers"] == (2 if xdist else 1) for b in doc["benchmarks"])
-    records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())["records"]
+    records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())["records"]
     assert {r["measured_by"] for r in records if r["kind"] == "timing"} == {measured_by}
     compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(bench)], capture_output=True, text=True)
     assert compare.returncode == 0 and "test_evaluate[pspnet]" in compare.stdout, compare.stderr
@@ -134,7 +138,7 @@ def test_xdist_gateways_with_a_shared_cache_train_each_network_once(tmp_path, ru
     """What a user who outgrows one machine does: xdist's own gateways (--tx), one cache."""
     result = run_suite(tmp_path, "--tx", "2*popen", "--dist", "load", "-k", "replacement_case and unet")
     assert result.returncode == 0, result.stdout[-2000:]
-    doc = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
+    doc = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     labels = [t["label"] for t in doc["trainings"]]
     assert len(labels) == len(set(labels)) == 8, labels  # unet: 2 tasks x 2 seeds x 2 datasets, each trained once
     assert {t["worker"] for t in doc["trainings"]} == {"gw0", "gw1"}, "both gateways trained their share"
@@ -166,7 +170,7 @@ def test_a_broken_machinery_check_fails_the_run(tmp_path, run_suite, tiny_overri
     obs.write_text(text)
     result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "--device", "cpu")
     assert result.returncode == 1 and outcome in result.stdout, result.stdout[-3000:]
-    records = json.loads((tmp_path / "results" / "smoke" / "records.json").read_text())
+    records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     claim = next(r for r in records["records"] if r["kind"] == "claim")
     assert claim["tier"] == ("machinery" if machinery else "evidence") and claim["outcome"] == "does not hold"
     assert ("machinery checks" in result.stdout) == machinery

@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from fixtures.store import FixtureStore
 from reusebench import baseline as baselines
@@ -21,7 +22,7 @@ from reusebench.files import atomic_write_text
 from reusebench.plugin.fixtures import RECORD_KEY
 from reusebench.plugin.state import CPU_THREADS, SuiteState, state
 from reusebench.protocol import ConfigError
-from reusebench.report import RunCollector
+from reusebench.report import RECORDS_FILE, RunCollector
 
 DRIFT_FILE = "baseline-drift.md"
 
@@ -75,6 +76,43 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.workeroutput[PROCESS_KEY] = process_summary(suite)
 
 
+PARTIAL_DIR = "partial"  # a partial or interrupted run's own folder, beside the complete run's files
+
+
+def partial_reasons(config: pytest.Config, session: pytest.Session) -> list[str]:
+    """Why this run is not the complete battery (empty: it is): a narrowed selection, tests
+    named on the command line, or a run that stopped early. Such a run never replaces the
+    complete run's report; it writes to its own folder (``PARTIAL_DIR``), marked partial."""
+    option, reasons = config.option, []
+    for flag, value in (("-k", getattr(option, "keyword", "")), ("-m", getattr(option, "markexpr", ""))):
+        if value:
+            reasons.append(f"{flag} {value!r}")
+    if getattr(option, "lf", False):
+        reasons.append("--lf")
+    if getattr(option, "stepwise", False):
+        reasons.append("--stepwise")
+    for name in ("arch", "task", "donor", "group"):
+        if getattr(option, name, ""):
+            reasons.append(f"--{name} {getattr(option, name)}")
+    roots = {str(Path(config.rootpath) / "benchmarks"), "benchmarks"}
+    named = [a for a in config.args if "::" in a or str(Path(a)) not in roots and str((Path(config.invocation_params.dir) / a).resolve()) not in roots]
+    if named:
+        reasons.append(f"tests named: {' '.join(named[:3])}{' ...' if len(named) > 3 else ''}")
+    if session.shouldstop or session.shouldfail:
+        reasons.append(f"stopped early ({session.shouldstop or session.shouldfail})")
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        reasons.append("interrupted")
+    return reasons
+
+
+def _changed_since(path: Path, started: float) -> bool:
+    """Whether ``path`` was written after ``started`` (by another session: this one writes later)."""
+    try:
+        return path.stat().st_mtime > started
+    except OSError:
+        return False
+
+
 class ResultsPlugin:
     """Controller side: gathers records from every test report and writes ``results/<profile>/``."""
 
@@ -122,7 +160,12 @@ class ResultsPlugin:
         if not self.collector.has_records():
             return
         history = {} if suite.audit else baselines.history(suite.baseline_dir, self.collector.profile.name)
-        self.written = self.collector.write(suite.results_dir, history=history)
+        self.partial = partial_reasons(self.config, session)
+        self.collector.partial = self.partial
+        directory = suite.results_dir / PARTIAL_DIR if self.partial else suite.results_dir
+        self.results_changed = _changed_since(suite.results_dir / RECORDS_FILE, self.collector.started)
+        with FileLock(str(suite.results_dir / ".write.lock")):  # two sessions on one directory write one at a time
+            self.written = self.collector.write(directory, history=history, results_root=suite.results_dir.parent)
         self._benchmark_options()
         current = baselines.from_records(self.collector.document())
         path = baseline_path(suite.baseline_dir, current["profile"], current["torch"])
@@ -239,4 +282,11 @@ class ResultsPlugin:
         # The very last line of the session, after pytest's own summary.
         reporter = config.pluginmanager.getplugin("terminalreporter")
         if self.written and reporter is not None:
-            reporter.write_line(f"reusebench report: {self.written['report']}")
+            if getattr(self, "partial", None):
+                reporter.write_line(f"reusebench report (PARTIAL: {'; '.join(self.partial)}): {self.written['report']}; "
+                                    f"the complete run's report in {self.suite.results_dir} is left as it was", yellow=True)
+            else:
+                reporter.write_line(f"reusebench report: {self.written['report']}")
+            if getattr(self, "results_changed", False):
+                reporter.write_line(f"reusebench: another session wrote {self.suite.results_dir / RECORDS_FILE} while this one "
+                                    "ran; this run's files were written after it", yellow=True)

@@ -34,6 +34,7 @@ class RunCollector:
         self.records: list[dict] = []
         self.fixtures: dict[str, dict] = {}
         self.trainings: list[dict] = []  # one per network trained in this run, by whichever worker
+        self.partial: list[str] = []  # why this run is not the complete battery (reusebench.plugin.results)
 
     def add(self, record: dict) -> None:
         self.records.append(record)
@@ -62,15 +63,17 @@ class RunCollector:
             "trainings": sorted(self.trainings, key=lambda t: t["label"]),
             "records": sorted(self.records, key=lambda r: r["test"]),
             **({"audit": self.audit} if self.audit else {}),
+            **({"partial": list(self.partial)} if self.partial else {}),
         }
 
-    def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None) -> dict[str, Path]:
+    def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None, results_root: Path | None = None) -> dict[str, Path]:
         """Write records.json, the figures and report.md; ``history`` adds statuses per torch version seen.
 
         Returns the paths written: "records", "report", "benchmark" (if timed) and one
         "figure:<name>" per figure. Figures of an earlier run that this one does not draw are removed.
         """
         directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         figures_dir = directory / FIGURES_DIR
         doc = self.document()
         for folder in (directory, figures_dir):
@@ -79,7 +82,7 @@ class RunCollector:
         written = {"records": directory / RECORDS_FILE, "report": directory / REPORT_FILE}
         atomic_write_text(written["records"], json.dumps(json_safe(doc), indent=1, sort_keys=True))
         figures = Figures()
-        text = render(doc, history or {}, figures, results_root=directory.parent)
+        text = render(doc, history or {}, figures, results_root=directory.parent if results_root is None else results_root)
         for name, path in figures.draw(figures_dir).items():
             written[f"figure:{name}"] = path
         for old in figures_dir.glob("*.png") if figures_dir.is_dir() else ():

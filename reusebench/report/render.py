@@ -71,6 +71,8 @@ def _head(doc: dict, seeds: list) -> list[str]:
         f"({env['device_name']}), {env['workers']} worker(s), seeds {', '.join(map(str, seeds)) or '-'}. "
         f"Records: `{RECORDS_FILE}`; figures: `{FIGURES_DIR}/`.",
         "",
+        *([f"**PARTIAL RUN** ({'; '.join(doc['partial'])}): this report covers only what this run selected or reached. "
+           "It is written to its own folder and leaves the complete run's report as it was.", ""] if doc.get("partial") else []),
         "**How to read this.** For a target network T, a replacement gives T'; T0 is T's untrained",
         f"initialisation. `damage = (m(T) - m(T')) / (m(T) - m(T0))` on the {'validation data' if audit else 'test split'}: 0 is harmless,",
         f"1 is as bad as untrained, above 1 worse. {metric}; the raw",
