@@ -373,3 +373,12 @@ def test_a_claim_redefined_between_runs_is_never_compared_with_itself():
     assert c1[0][-1] == "-" and c1[1][-2] == "-", "each definition's cell is judged in its own run only"
     assert [r[0] for r in rows if r[0].startswith("O3")] == ["O3"], "an unchanged claim stays one row"
     assert notes == ["C1 [definition 2]: an earlier statement"]
+
+
+def test_a_run_without_timings_removes_an_earlier_runs_benchmark_file(tmp_path):
+    """Issue 16: one run's files are never mixed with another's."""
+    directory = tmp_path / "smoke"
+    directory.mkdir()
+    (directory / "benchmark.json").write_text('{"benchmarks": []}')
+    written = full_run().write(directory)
+    assert "benchmark" not in written and not (directory / "benchmark.json").exists()

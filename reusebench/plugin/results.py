@@ -94,8 +94,8 @@ def partial_reasons(config: pytest.Config, session: pytest.Session) -> list[str]
     for name in ("arch", "task", "donor", "group"):
         if getattr(option, name, ""):
             reasons.append(f"--{name} {getattr(option, name)}")
-    roots = {str(Path(config.rootpath) / "benchmarks"), "benchmarks"}
-    named = [a for a in config.args if "::" in a or str(Path(a)) not in roots and str((Path(config.invocation_params.dir) / a).resolve()) not in roots]
+    suite_dir = (Path(config.rootpath) / "benchmarks").resolve()
+    named = [a for a in config.args if "::" in a or (Path(config.invocation_params.dir) / a).resolve() != suite_dir]
     if named:
         reasons.append(f"tests named: {' '.join(named[:3])}{' ...' if len(named) > 3 else ''}")
     if session.shouldstop or session.shouldfail:
