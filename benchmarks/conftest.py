@@ -8,6 +8,7 @@ front, split across the xdist workers.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ import pytest
 
 from reusebench.claims import AUDIT_EXPECTATION, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
 from reusebench.lab import Case, Need
+from reusebench.plugin import activate
+from reusebench.plugin.options import option
+from reusebench.plugin.progress import PrefetchProgress, TerminalProgress
 from reusebench.plugin.state import state
 from reusebench.protocol import FINETUNE_ARMS, RECALIBRATIONS, ConfigError, donor_applies
 
@@ -61,10 +65,13 @@ class LayerMap:
         return [Need(self.arch, self.task, donor=self.donor, seed=seeds[0])]  # layer maps: the first seed
 
 
-@pytest.hookimpl(trylast=True)  # after reusebench.plugin.state has built the state
+SUITE_DIR = Path(__file__).resolve().parent
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    activate(config, SUITE_DIR)  # this folder is the suite: the installed plugin starts here
     try:
-        state(config).observations = load_observations(Path(config.getoption("observations")))
+        state(config).observations = load_observations(Path(option(config, "--observations") or SUITE_DIR / "observations.toml"))
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
 
@@ -80,8 +87,8 @@ def claim_params(config: pytest.Config, ids: list[str]) -> list:
     """pytest params for the claims ``ids`` over the selection, with their expected failures as
     strict xfails (non-strict off the calibrated configuration)."""
     suite = state(config)
-    sel, book, profile = suite.selection, suite.observations, suite.profile.name  # --arch/--task/--donor/--group/--dataset
-    calibrated = book.calibrated_for(config.getoption("profile_overrides"), sel.dataset, suite.device.type)
+    sel, book, profile = suite.selection, suite.observations, suite.profile.name  # --arch/--task/--donor/--param-group/--dataset
+    calibrated = book.calibrated_for(option(config, "--set"), sel.dataset, suite.device.type)
     audit = suite.audit is not None
     cells = []  # (observation, arch, task, case, marks, tier)
     for oid in ids:
@@ -214,7 +221,8 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
     makes sure that a network is trained once even when two workers ask for it.
     """
     suite = state(request.config)
-    lab.prefetch(suite.needs, suite.worker.index, suite.worker.count)
+    report = PrefetchProgress(TerminalProgress(request.config, suite.worker.id), time.perf_counter())
+    lab.prefetch(suite.needs, suite.worker.index, suite.worker.count, report)
 
 
 @pytest.fixture

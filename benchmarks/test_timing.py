@@ -7,7 +7,7 @@ under xdist; ``pytest benchmarks -m timing`` without xdist uses pytest-benchmark
 import pytest
 import torch
 
-from fixtures.training import train_step
+from reusebench.fixtures.training import train_step
 from reusebench.groups import select
 from reusebench.recalibrate import adabn, bn_state_refs
 from reusebench.replace import preserved, replaced

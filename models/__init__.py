@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.pspnet import PSPNet
-from models.unet import UNet
+from reusebench.models.pspnet import PSPNet
+from reusebench.models.unet import UNet
 from reusebench.protocol import ARCHITECTURES, check_choice
 
 MODELS: dict[str, type[nn.Module]] = {"unet": UNet, "pspnet": PSPNet}

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import conv_bn_relu
+from reusebench.models.blocks import conv_bn_relu
 
 
 class BasicBlock(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.blocks import double_conv
+from reusebench.models.blocks import double_conv
 
 
 class UNet(nn.Module):

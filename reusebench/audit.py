@@ -260,7 +260,7 @@ def check_runs(config: AuditConfig, model: nn.Module) -> None:
 
 def selection(config: AuditConfig, *, donors: str = "", groups: str = "") -> Selection:
     """What an audit covers: its one network, the donors it has and the groups its modules hold,
-    narrowed by ``--donor`` / ``--group`` (comma-separated; empty: all). Checks that it runs."""
+    narrowed by ``--donor`` / ``--param-group`` (comma-separated; empty: all). Checks that it runs."""
     model = build(config, config.seed)
     check_runs(config, model)
     present = tuple(g for g in GROUPS if group_size(model, g)[0])
@@ -271,6 +271,6 @@ def selection(config: AuditConfig, *, donors: str = "", groups: str = "") -> Sel
         archs=(config.name,),
         tasks=("audit",),
         donors=parse_names(donors, "donor", available, "--donor"),
-        groups=parse_names(groups, "group", present, "--group"),
+        groups=parse_names(groups, "group", present, "--param-group"),
         dataset=config.name,
     )

@@ -1,7 +1,7 @@
 """The lab: replacement cases measured over a network provider.
 
 A ``Lab`` is given a provider of networks (``NetworkProvider``): the paper's fixture networks
-(``fixtures.networks.PaperNetworks``) or an audit's (``fixtures.audit.AuditNetworks``). It
+(``reusebench.fixtures.networks.PaperNetworks``) or an audit's (``reusebench.fixtures.audit.AuditNetworks``). It
 measures cases (replace, recalibrate, evaluate, restore), the reference metrics of a target
 and its initialisation, and the structure of an architecture; it memoises them, so the
 claim tests reuse the battery's measurements within a process. The experiments beside
@@ -78,6 +78,25 @@ class EmptyGroupError(LookupError):
     """The target network holds no tensor of the group (no BatchNorm, or convs without bias)."""
 
 
+@dataclass
+class Prefetch:
+    """How far a worker's prefetch is: networks done of ``total``, trained of ``to_train``."""
+
+    total: int
+    to_train: int  # not in the cache when the prefetch began
+    done: int = 0
+    trained: int = 0
+    train_seconds: float = 0.0
+    last: str = ""  # the network just done
+    last_trained: bool = False
+
+    def seconds_left(self) -> float | None:
+        """The time the networks still to train should take at the mean so far (None before the first)."""
+        if not self.trained:
+            return None
+        return max(self.to_train - self.trained, 0) * self.train_seconds / self.trained
+
+
 class Network(Protocol):
     """A trained network as a provider hands it out."""
 
@@ -104,6 +123,7 @@ class NetworkProvider(Protocol):
     def finetune_lrs(self, arm: str) -> tuple[float, ...]: ...
     def donor_state(self, target: Network, donor: str) -> Mapping[str, torch.Tensor]: ...
     def needed(self, needs: Iterable[Need]) -> list: ...
+    def stored(self, spec: Any) -> bool: ...  # whether the network loads without training
     def loaded_metas(self) -> list[dict]: ...
     def split(self, dataset: str, split: str) -> Any: ...  # .images (inputs), .targets(task)
     def metric_name(self, task: str) -> str: ...
@@ -172,15 +192,29 @@ class Lab:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def prefetch(self, needs: Iterable[Need], worker: int, workers: int) -> None:
+    def prefetch(self, needs: Iterable[Need], worker: int, workers: int, report: Callable[["Prefetch"], None] | None = None) -> None:
         """Train or load this worker's share of the networks ``needs`` name, so workers train in parallel.
 
         Worker i takes networks i, i + n, ... in the provider's order (networks that others
         start from come first); a network another worker is training is waited for (file
-        lock) when a test needs it, never trained twice.
+        lock) when a test needs it, never trained twice. ``report(status)`` is called once up
+        front (how many networks, how many to train) and after each network.
         """
-        for spec in self.networks.needed(needs)[worker::workers]:
-            self.fixture(spec)
+        share = self.networks.needed(needs)[worker::workers]
+        status = Prefetch(total=len(share), to_train=sum(not self.networks.stored(spec) for spec in share))
+        if report:
+            report(status)
+        for spec in share:
+            started = time.perf_counter()
+            network = self.fixture(spec)
+            status.done += 1
+            status.last = str(getattr(spec, "label", spec))
+            status.last_trained = network.trained_now
+            if network.trained_now:
+                status.trained += 1
+                status.train_seconds += time.perf_counter() - started
+            if report:
+                report(status)
 
     # -- measurement ---------------------------------------------------------------------
     def evaluate(self, model: nn.Module, task: str, dataset: str) -> dict[str, float]:

@@ -56,7 +56,7 @@ REUSE_VARIANTS: dict[str, tuple[str, ...]] = {
 # R1 as transfer is practised (Yosinski et al. 2014): the reused start takes the `other_task`
 # network's lower layers and the target's own initialisation for its top k convs, in forward
 # order, and for every module the forward pass calls from the first of them on
-# (``fixtures.store.transfer_split``, part of the recipe that keys a trained network).
+# (``reusebench.fixtures.store.transfer_split``, part of the recipe that keys a trained network).
 TRANSFER_STARTS = ("head", "half")  # k = 1 (the task head); k = floor(L/2) of the L convs
 FINETUNE_STARTS = (*REUSE_VARIANTS, *TRANSFER_STARTS)
 # R1's arms: name -> (start, frozen). A frozen arm trains only the re-initialised top (its
@@ -148,6 +148,6 @@ class Selection:
             parse_names(archs, "architecture", ARCHITECTURES, "--arch"),
             parse_names(tasks, "task", TASKS, "--task"),
             parse_names(donors, "donor", PAPER_DONORS, "--donor"),
-            parse_names(groups, "parameter group", PAPER_GROUPS, "--group"),
+            parse_names(groups, "parameter group", PAPER_GROUPS, "--param-group"),
             check_choice("dataset", dataset, DATASETS, "--dataset"),
         )

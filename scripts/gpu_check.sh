@@ -16,7 +16,7 @@ print("gpu_check: torch %s on %s" % (torch.__version__, torch.cuda.get_device_na
 PY
 start=$(date +%s)
 status=0
-"$py" -m pytest benchmarks -q -p no:cacheprovider --profile paper --device cuda -n "${WORKERS:-2}" "$@" || status=$?
+"$py" -m pytest benchmarks -q -p no:cacheprovider --reusebench-profile paper --device cuda -n "${WORKERS:-2}" "$@" || status=$?
 echo "gpu_check: paper profile finished in $(( $(date +%s) - start )) s with exit code $status"
 "$py" - <<'PY'
 import json, pathlib

@@ -30,10 +30,10 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fixtures.accel import Acceleration, strict_fp32  # noqa: E402
-from fixtures.datasets import make_split  # noqa: E402
-from fixtures.store import FixtureSpec, build  # noqa: E402
-from fixtures.training import train_step  # noqa: E402
+from reusebench.fixtures.accel import Acceleration, strict_fp32  # noqa: E402
+from reusebench.fixtures.datasets import make_split  # noqa: E402
+from reusebench.fixtures.store import FixtureSpec, build  # noqa: E402
+from reusebench.fixtures.training import train_step  # noqa: E402
 from reusebench.baseline import compare, from_records, load_tolerances  # noqa: E402
 from reusebench.environment import device_name, resolve_device  # noqa: E402
 from reusebench.profiles import get_profile  # noqa: E402
@@ -95,7 +95,7 @@ def throughput(arch: str, profile, device: torch.device, accel: Acceleration, st
 
 
 def main_job(profile: str, device: str, cache: Path, results: Path, extra: list[str]) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--profile", profile, "--device", device,
+    cmd = [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--reusebench-profile", profile, "--device", device,
            "--cache-dir", str(cache), "--results-dir", str(results), *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
     start = time.perf_counter()

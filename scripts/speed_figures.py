@@ -38,9 +38,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fixtures.networks import PaperNetworks  # noqa: E402
-from fixtures.store import FixtureStore, build  # noqa: E402
-from fixtures.training import train_step  # noqa: E402
+from reusebench.fixtures.networks import PaperNetworks  # noqa: E402
+from reusebench.fixtures.store import FixtureStore, build  # noqa: E402
+from reusebench.fixtures.training import train_step  # noqa: E402
 from reusebench.groups import select  # noqa: E402
 from reusebench.lab import Lab  # noqa: E402
 from reusebench.profiles import get_profile  # noqa: E402

@@ -12,7 +12,7 @@ py=${PYTHON:-python3}
 run() {  # name device workers
     local tmp; tmp=$(mktemp -d)
     local start; start=$(date +%s)
-    "$py" -m pytest benchmarks -q -p no:cacheprovider --profile "$profile" --device "$2" -n "$3" --cache-dir "$tmp/cache" --results-dir "$tmp/results" > "$tmp/log" 2>&1
+    "$py" -m pytest benchmarks -q -p no:cacheprovider --reusebench-profile "$profile" --device "$2" -n "$3" --cache-dir "$tmp/cache" --results-dir "$tmp/results" > "$tmp/log" 2>&1
     echo "$1: exit $? in $(( $(date +%s) - start )) s: $(tail -n 2 "$tmp/log" | head -n 1)"
     cp "$tmp/results/$profile/records.json" "$out/$1-records.json"
     [ -f "$tmp/results/$profile/benchmark.json" ] && cp "$tmp/results/$profile/benchmark.json" "$out/$1-benchmark.json"

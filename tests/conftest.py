@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.networks import PaperNetworks
-from fixtures.store import FixtureStore
+from reusebench.fixtures.networks import PaperNetworks
+from reusebench.fixtures.store import FixtureStore
 from reusebench.lab import Lab
 from reusebench.profiles import get_profile
 

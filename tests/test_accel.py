@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from fixtures import accel as accel_module
-from fixtures.accel import Acceleration, strict_fp32
-from fixtures.store import FixtureSpec, FixtureStore
-from fixtures.training import train
-from fixtures.datasets import make_split
+from reusebench.fixtures import accel as accel_module
+from reusebench.fixtures.accel import Acceleration, strict_fp32
+from reusebench.fixtures.store import FixtureSpec, FixtureStore
+from reusebench.fixtures.training import train
+from reusebench.fixtures.datasets import make_split
 from reusebench.environment import resolve_device
 from reusebench.protocol import ConfigError
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from fixtures.audit import AuditNetworks, AuditSpec
+from reusebench.fixtures.audit import AuditNetworks, AuditSpec
 from reusebench.audit import AuditConfig, load_audit, load_checkpoint
 from reusebench.protocol import ConfigError
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fixtures.datasets import make_split
+from reusebench.fixtures.datasets import make_split
 from reusebench.protocol import ConfigError
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import build_model
+from reusebench.models import build_model
 from reusebench.groups import conv_feeding_bn, forward_order, group_size, select
 from reusebench.protocol import PAPER_GROUPS, ConfigError
 

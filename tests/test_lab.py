@@ -7,7 +7,7 @@ import torch
 
 from reusebench.experiments import finetune
 from reusebench.lab import Case, Need
-from fixtures.store import FixtureSpec
+from reusebench.fixtures.store import FixtureSpec
 from reusebench.groups import select
 from reusebench.protocol import ConfigError
 

@@ -12,18 +12,20 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = ("reusebench", "fixtures", "models")
-SUITE = ("fixtures", "models")  # what the engine must not import (the plugin wires them in)
+# the checkout's folders and the packages they install as (pyproject.toml's package-dir)
+PACKAGES = {"reusebench": "reusebench", "fixtures": "reusebench.fixtures", "models": "reusebench.models"}
+SUITE = ("reusebench.fixtures", "reusebench.models")  # what the engine must not import (the plugin wires them in)
 WIRING = "reusebench.plugin"
 
 
 def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    folder, *parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = [PACKAGES[folder], *parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+    return {module_name(p): p for folder in PACKAGES for p in sorted((ROOT / folder).rglob("*.py"))}
 
 
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
@@ -84,8 +86,24 @@ def test_the_cycle_finder_finds_a_circle():
 
 def test_the_engine_never_imports_the_suite():
     offenders = {
-        name: sorted(m for m in imported if m.split(".")[0] in SUITE)
+        name: sorted(m for m in imported if m.startswith(SUITE))
         for name, imported in import_graph().items()
-        if name.startswith("reusebench") and not name.startswith(WIRING)
+        if not name.startswith((WIRING, *SUITE))
     }
     assert not {k: v for k, v in offenders.items() if v}, "only reusebench.plugin wires the suite in"
+
+
+def test_the_distribution_installs_every_package_under_the_reusebench_namespace():
+    """pyproject.toml lists the packages by hand (the top-level folders map into the namespace):
+    a new subpackage missing from the list would be left out of an installed copy."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {folder: package for package, folder in config["package-dir"].items()} | {"reusebench": "reusebench"}
+    found = {
+        ".".join([folders[init.relative_to(ROOT).parts[0]], *init.relative_to(ROOT).parts[1:-1]])
+        for folder in folders for init in (ROOT / folder).rglob("__init__.py")
+    } | {"reusebench.benchmarks"}
+    assert listed == found
+    assert all(name == "reusebench" or name.startswith("reusebench.") for name in listed), "one namespace: no top-level models or fixtures"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models import MODELS, build_model
+from reusebench.models import MODELS, build_model
 from reusebench.protocol import ConfigError
 
 

@@ -4,6 +4,8 @@ report and strict xfails in a subprocess."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -11,13 +13,13 @@ import pytest
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--profile", "huge"], "unknown profile 'huge'; valid choices: smoke, smoke-sgd, standard, paper"),
+        (["--reusebench-profile", "huge"], "unknown profile 'huge'; valid choices: smoke, smoke-sgd, standard, paper"),
         (["--set", "steps=-3"], "'steps' must be >= 1, got -3"),
         (["--set", "steps"], "--set expects FIELD=VALUE, got 'steps'"),
         (["--arch", "unet,resnet"], "unknown architecture 'resnet' (from --arch); valid choices: unet, pspnet"),
         (["--task", "cls"], "unknown task 'cls' (from --task); valid choices: seg, ae"),
         (["--donor", "imagenet"], "unknown donor 'imagenet' (from --donor); valid choices: other_task"),
-        (["--group", "bn.gamma"], "unknown parameter group 'bn.gamma' (from --group); valid choices: bn.running_mean"),
+        (["--param-group", "bn.gamma"], "unknown parameter group 'bn.gamma' (from --param-group); valid choices: bn.running_mean"),
         (["--dataset", "mnist"], "unknown dataset 'mnist' (from --dataset); valid choices: shapes, nuclei"),
         (["--device", "tpu"], "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N"),
         (["--set", "batch_size=1"], "'batch_size' must be >= 2, got 1"),
@@ -26,7 +28,7 @@ import pytest
         (["--precision", "bf16", "--device", "cpu"], "--precision bf16: GPU paths, but the device is cpu"),
         (["--compile", "--device", "cpu"], "--compile: GPU paths, but the device is cpu"),
         (["--workers-per-device", "0"], "--workers-per-device must be >= 1, got 0"),
-        (["--group", "conv.bias", "--donor", "defaults"], "--donor defaults with --group conv.bias selects no replacement"),
+        (["--param-group", "conv.bias", "--donor", "defaults"], "--donor defaults with --param-group conv.bias selects no replacement"),
     ],
 )
 def test_bad_input_is_a_usage_error_before_anything_trains(tmp_path, inline_suite, args, message):
@@ -59,12 +61,12 @@ def test_unwritable_directories_are_usage_errors(tmp_path, inline_suite):
 def test_collection_works_without_xdist(tmp_path, run_suite):
     """Issue 16: `-p no:xdist` must not fail on the xdist_group marker (strict markers). A
     subprocess: in process, the outer session's plugins would register the marker."""
-    plain = run_suite(tmp_path, "--co", "-p", "no:xdist", "--arch", "unet", "--task", "seg", "--group", "conv.bias")
+    plain = run_suite(tmp_path, "--co", "-p", "no:xdist", "--arch", "unet", "--task", "seg", "--param-group", "conv.bias")
     assert plain.returncode == 0, plain.stdout[-2000:] + plain.stderr[-2000:]
 
 
 def test_selection_options_narrow_the_run(tmp_path, inline_suite):
-    result = inline_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--group", "conv.bias", "--donor", "init,other_seed")
+    result = inline_suite(tmp_path, "--co", "--arch", "pspnet", "--task", "ae", "--param-group", "conv.bias", "--donor", "init,other_seed")
     assert result.ret == 0, "\n".join(result.errlines)
     ids = [line for line in result.outlines if "::" in line]
     assert ids and all("pspnet" in i and "unet" not in i and "-seg" not in i for i in ids)
@@ -72,7 +74,7 @@ def test_selection_options_narrow_the_run(tmp_path, inline_suite):
     assert not any("O1" in i or "O3" in i for i in ids), "observations on unselected groups are left out"
     maps = [i for i in ids if "test_layer_map[" in i]
     assert {i.rsplit("-", 1)[-1].rstrip("]") for i in maps} == {"none", "adabn"}, "layer maps without and with AdaBN"
-    running = inline_suite(tmp_path, "--co", "--arch", "unet", "--task", "seg", "--group", "bn.running", "--donor", "init")
+    running = inline_suite(tmp_path, "--co", "--arch", "unet", "--task", "seg", "--param-group", "bn.running", "--donor", "init")
     assert not any("test_layer_map[" in line and "adabn" in line for line in running.outlines), \
         "AdaBN overwrites the running statistics: their AdaBN maps hold by construction and are not drawn"
 
@@ -81,6 +83,13 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
     result = run_suite(tmp_path, "-n", "2", "-k", "replacement_case and unet-seg")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live progress from the workers"
+    # each worker counts its share up front, then k/N with the time left (issue 16, item 9)
+    counts = re.findall(r"\[(gw\d)\] reusebench: (\d+) networks to get ready: (\d+) in the cache, (\d+) to train", result.stderr)
+    assert sorted(worker for worker, *_ in counts) == ["gw0", "gw1"], result.stderr[-3000:]
+    # the unet targets of both seeds, their auto-encoders (other_task) and nuclei networks (other_data)
+    assert [(total, cached, to_train) for _, total, cached, to_train in counts] == [("3", "0", "3")] * 2
+    assert re.search(r"\[gw\d\] reusebench: network 1/3 ready \(1/3 trained, about \d+s left\)", result.stderr)
+    assert re.search(r"\[gw\d\] reusebench: all 3 networks ready in \d+s \(3 trained, 0 loaded\)", result.stderr)
     records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     cases = [r for r in records["records"] if r["kind"] == "case"]
     # (BN groups x 7 donors + conv groups x 6 donors) x (none, adabn) x 2 seeds
@@ -174,3 +183,69 @@ def test_a_broken_machinery_check_fails_the_run(tmp_path, run_suite, tiny_overri
     claim = next(r for r in records["records"] if r["kind"] == "claim")
     assert claim["tier"] == ("machinery" if machinery else "evidence") and claim["outcome"] == "does not hold"
     assert ("machinery checks" in result.stdout) == machinery
+
+
+USER_MODEL = '''
+import torch
+from torch import nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+
+
+def data():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 2, (16,), generator=g)
+    return (x, y), (x[:8], y[:8])
+'''
+
+
+def user_repository(root):
+    """A user's repository: a package of its own named `models`, a test, an audit file, and a
+    conftest with pytest-profiling's `--profile` and pytest-split's `--group`."""
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "__init__.py").write_text("")
+    (root / "models" / "mynet.py").write_text(USER_MODEL)
+    (root / "test_mine.py").write_text("def test_mine():\n    from models.mynet import build\n    assert build()\n")
+    (root / "conftest.py").write_text("def pytest_addoption(parser):\n    parser.addoption('--profile', dest='profile', action='store_true')\n    parser.addoption('--group', dest='group', type=int)\n")
+    (root / "audit.toml").write_text('model = "models.mynet:build"\ndata = "models.mynet:data"\nloss = "cross_entropy"\n')
+    return root
+
+
+def run_in(root, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
+    env["REUSEBENCH_CACHE_DIR"] = str(root / "cache")
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_installed_plugin_audits_from_a_users_repository_without_shadowing_its_packages(tmp_path):
+    """`pytest --audit audit.toml` from another repository: the installed plugin (entry point)
+    finds the suite's benchmarks, the user's own `models` package is the one imported, and
+    other plugins' `--profile` and `--group` do not clash with the suite's options."""
+    root = user_repository(tmp_path / "user")
+    done = run_in(root, "--audit", "audit.toml", "--collect-only", "-q")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    collected = [line for line in done.stdout.splitlines() if "::" in line]
+    suite = {path.name for path in (Path(__file__).parents[1] / "benchmarks").glob("test_*.py")}
+    assert collected and all(line.split("::")[0].rpartition("/")[2] in suite for line in collected), done.stdout[-2000:]
+    assert any("test_verdict" in line for line in collected), "the audit's own tests are there"
+
+
+def test_the_plugin_stays_out_of_a_users_own_test_session(tmp_path):
+    """Installed, the plugin is loaded in every session; without the suite's tests it adds no
+    fixture, no marker and writes nothing."""
+    root = user_repository(tmp_path / "user")
+    done = run_in(root, "test_mine.py", "-q")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 passed" in done.stdout and "reusebench" not in done.stdout
+    assert not (root / "results").exists()
+    fixtures = run_in(root, "--fixtures", "test_mine.py")
+    assert fixtures.returncode == 0 and "tmp_path" in fixtures.stdout
+    assert "def lab" not in fixtures.stdout and "\nlab " not in fixtures.stdout and "timed" not in fixtures.stdout

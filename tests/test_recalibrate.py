@@ -18,7 +18,7 @@ def test_adabn_estimates_the_data_statistics_and_restores_modes():
 
 
 def test_adabn_survives_a_trailing_batch_of_one_on_pspnet():
-    from models import build_model
+    from reusebench.models import build_model
 
     model = build_model("pspnet", seed=0, width=4, depth=2).eval()
     adabn(model, torch.rand(17, 1, 32, 32), batch_size=16, device=torch.device("cpu"))  # 16 + 1 -> one batch of 17

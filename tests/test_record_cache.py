@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from fixtures.networks import PaperNetworks
+from reusebench.fixtures.networks import PaperNetworks
 from reusebench import lab as lab_module
 from reusebench.lab import Case, Lab, record_context
 from reusebench.record_cache import RecordCache, source_digest

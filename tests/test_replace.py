@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from models import build_model
+from reusebench.models import build_model
 from reusebench.groups import select
 from reusebench.protocol import PAPER_GROUPS
 from reusebench.replace import (

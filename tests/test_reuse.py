@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from fixtures.networks import PaperNetworks
+from reusebench.fixtures.networks import PaperNetworks
 from reusebench.groups import TensorRef
 from reusebench.lab import Case, Lab
 from reusebench.metrics import predict

@@ -16,10 +16,10 @@ import pytest
 import torch
 from filelock import FileLock
 
-import models
-from fixtures.cache import CorruptEntryWarning, UntrustedCheckpointError, file_sha256
-from fixtures.networks import PaperNetworks
-from fixtures.store import FixtureSpec, FixtureStore
+from reusebench import models
+from reusebench.fixtures.cache import CorruptEntryWarning, UntrustedCheckpointError, file_sha256
+from reusebench.fixtures.networks import PaperNetworks
+from reusebench.fixtures.store import FixtureSpec, FixtureStore
 from reusebench.lab import Case, EmptyGroupError, Lab
 from reusebench.replace import state_digest
 
@@ -35,7 +35,7 @@ def python(code: str, **kwargs) -> subprocess.Popen:
 
 STORE_SNIPPET = """
     import sys, torch
-    from fixtures.store import FixtureStore, FixtureSpec
+    from reusebench.fixtures.store import FixtureStore, FixtureSpec
     from reusebench.profiles import get_profile
     tiny = get_profile("smoke", {overrides!r})
     store = FixtureStore(sys.argv[1] if len(sys.argv) > 1 else {root!r}, tiny, torch.device("cpu"), progress={progress})

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import fixtures.store as store_module
-from fixtures.cache import CorruptEntryWarning
-from fixtures.store import FixtureSpec, FixtureStore, build
+import reusebench.fixtures.store as store_module
+from reusebench.fixtures.cache import CorruptEntryWarning
+from reusebench.fixtures.store import FixtureSpec, FixtureStore, build
 
 SPEC = FixtureSpec("unet", "seg", "shapes", 0)
 
@@ -65,10 +65,14 @@ def test_corrupt_entry_is_moved_aside_and_retrained(tmp_path, tiny, count_traini
     fixture = FixtureStore(tmp_path, tiny, torch.device("cpu")).get(SPEC)
     weights = tmp_path / fixture.meta["key"] / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-100])  # truncated
+    said: list[str] = []
     with pytest.warns(CorruptEntryWarning, match="failed its digest check"):
-        FixtureStore(tmp_path, tiny, torch.device("cpu")).get(SPEC)
+        FixtureStore(tmp_path, tiny, torch.device("cpu"), progress=said.append).get(SPEC)
     assert len(count_training) == 2
     assert len(list((tmp_path / "corrupt").iterdir())) == 1
+    # said at once on the progress lines, before the retraining (issue 16, item 9), not only in the warnings summary
+    assert said[0].startswith("warning: cache entry ") and "failed its digest check" in said[0]
+    assert any(line.startswith("trained ") for line in said[1:])
 
 
 def test_a_transfer_start_takes_the_donors_lower_layers_and_reinitialises_the_top(tmp_path, tiny):

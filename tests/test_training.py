@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from fixtures.datasets import Split
-from fixtures.training import EarlyStop, make_optimiser, train
+from reusebench.fixtures.datasets import Split
+from reusebench.fixtures.training import EarlyStop, make_optimiser, train
 
 
 def _setup(steps: int):

@@ -7,12 +7,13 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from fixtures.audit import AuditNetworks
-from fixtures.networks import PaperNetworks
-from fixtures.store import FixtureStore
+from reusebench.fixtures.audit import AuditNetworks
+from reusebench.fixtures.networks import PaperNetworks
+from reusebench.fixtures.store import FixtureStore
 from reusebench import timing
 from reusebench.environment import describe
 from reusebench.lab import PER_IMAGE, Lab, record_context
+from reusebench.plugin.options import option
 from reusebench.plugin.progress import TerminalProgress
 from reusebench.plugin.state import SuiteState, state
 from reusebench.profiles import Profile
@@ -48,7 +49,7 @@ def lab(pytestconfig: pytest.Config) -> Lab:
     else:
         store = FixtureStore(suite.cache_dir, suite.profile, suite.device, progress, worker=suite.worker.id, accel=suite.accel)
         networks = PaperNetworks(store, dataset=suite.selection.dataset)
-    records = RecordCache(suite.cache_dir / RECORDS_DIR, record_context(networks), read=not pytestconfig.getoption("remeasure"))
+    records = RecordCache(suite.cache_dir / RECORDS_DIR, record_context(networks), read=not option(pytestconfig, "--remeasure"))
     suite.lab = Lab(networks, records, reuse_mib=suite.reuse_mib)
     return suite.lab
 

@@ -9,7 +9,16 @@ import pytest
 
 from reusebench.audit import KEYS as AUDIT_KEYS
 
-SUITE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: benchmarks/ lives there
+
+
+def installed_benchmarks() -> Path:
+    """The suite's benchmark tests: ``reusebench/benchmarks/`` in an installed copy, the
+    checkout's ``benchmarks/`` in an editable one (``./dev setup``)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "benchmarks"
+    return installed if installed.is_dir() else package.parent / "benchmarks"
+
+
 AUDIT_OPTIONS = {  # option -> help; each sets the audit key of the same name (dashes as underscores)
     "model": "model factory, import path 'package.module:function'",
     "data": "data factory () -> (train, val), import path",
@@ -23,15 +32,42 @@ AUDIT_OPTIONS = {  # option -> help; each sets the audit key of the same name (d
 assert {k.replace("-", "_") for k in AUDIT_OPTIONS} - {"audit_name"} <= set(AUDIT_KEYS)
 
 
+# Every option's dest lives in this namespace, so no other plugin's dest clashes with it. Two
+# option names would clash with well-known plugins, and are named apart: --reusebench-profile
+# (pytest-profiling has --profile) and --param-group (pytest-split has --group).
+PREFIX = "reusebench_"
+
+
+def dest(option: str) -> str:
+    """The namespaced dest of one of the suite's options: ``--arch`` -> ``reusebench_arch``."""
+    return PREFIX + option.lstrip("-").replace("-", "_")
+
+
+def option(config: pytest.Config, name: str):
+    """The value of one of the suite's options by its command-line name (``option(config, "--arch")``)."""
+    return config.getoption(dest(name))
+
+
+class _Namespaced:
+    """An option group that gives each option its namespaced dest."""
+
+    def __init__(self, group) -> None:
+        self._group = group
+
+    def addoption(self, *names: str, **kwargs) -> None:
+        kwargs.setdefault("dest", dest(names[0]))
+        self._group.addoption(*names, **kwargs)
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "reusebench"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("reusebench", "reusebench: parameter-reusability benchmarks")
+    group = _Namespaced(parser.getgroup("reusebench", "reusebench: parameter-reusability benchmarks"))
     group.addoption(
-        "--profile",
+        "--reusebench-profile",
         default=os.environ.get("REUSEBENCH_PROFILE", "smoke"),
         help="profile from reusebench/profiles.toml (env REUSEBENCH_PROFILE; default: smoke)",
     )
@@ -39,7 +75,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--set",
         action="append",
         default=[],
-        dest="profile_overrides",
         metavar="FIELD=VALUE",
         help="override one profile field, e.g. --set steps=100 (repeatable)",
     )
@@ -67,17 +102,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--compile", action="store_true", help="GPU: torch.compile the training forward pass")
     group.addoption(
         "--cache-dir",
-        dest="reusebench_cache_dir",
         default=os.environ.get("REUSEBENCH_CACHE_DIR") or str(default_cache_dir()),
         help="where trained networks and measured records are kept (env REUSEBENCH_CACHE_DIR; default ~/.cache/reusebench)",
     )
-    for option, what in (("--arch", "architectures"), ("--task", "tasks"), ("--donor", "donors"), ("--group", "parameter groups")):
+    for option, what in (("--arch", "architectures"), ("--task", "tasks"), ("--donor", "donors"), ("--param-group", "parameter groups")):
         group.addoption(option, default="", metavar="A,B", help=f"only these {what} (comma-separated; default: all)")
     group.addoption("--dataset", default="shapes", help="the targets' dataset: shapes or nuclei (other_data uses the other)")
     group.addoption(
         "--observations",
-        default=str(SUITE_ROOT / "benchmarks" / "observations.toml"),
-        help="the declarative file of observations, thresholds and expected failures",
+        default=None,
+        help="the declarative file of observations, thresholds and expected failures (default: the suite's observations.toml)",
     )
     group.addoption(
         "--cache-prune",
@@ -106,15 +140,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline-dir", default=None, help="where baselines live (default: <rootdir>/results/baselines)")
     group.addoption(
         "--tolerances",
-        default=str(SUITE_ROOT / "benchmarks" / "tolerances.toml"),
-        help="per-profile, per-device tolerances for --compare-baseline",
+        default=None,
+        help="per-profile, per-device tolerances for --compare-baseline (default: the suite's tolerances.toml)",
     )
     group.addoption(
         "--results-dir",
         default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
         help="where results/<profile>/ is written (default: <rootdir>/results)",
     )
-    audit = parser.getgroup("reusebench audit", "reusebench: audit your own network (the same battery on any CNN)")
+    audit = _Namespaced(parser.getgroup("reusebench audit", "reusebench: audit your own network (the same battery on any CNN)"))
     audit.addoption("--audit", default=None, metavar="FILE", help="an audit TOML file (keys as the options below; options win)")
     for key, what in AUDIT_OPTIONS.items():
-        audit.addoption(f"--{key}", dest=f"audit_{key.replace('-', '_')}", default=None, help=what)
+        audit.addoption(f"--{key}", default=None, help=what)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """``pytest --audit FILE`` (or ``--model``) with no test path runs the installed benchmarks,
+    from any repository; an explicit path or ``--pyargs`` is left as given.
+
+    When the suite's folder lies outside the session's rootdir (an audit from the user's own
+    repository), no conftest above that folder belongs to the session: the checkout's root
+    conftest, imported by pytest's default import mode, would put the checkout on ``sys.path``
+    and shadow a user's own ``models`` package. pytest's ``confcutdir`` is set to the suite's
+    folder then, unless ``--confcutdir`` was given.
+    """
+    known = early_config.known_args_namespace
+    suite = installed_benchmarks()
+    auditing = getattr(known, dest("--audit"), None) or getattr(known, dest("--model"), None)
+    if auditing and not known.file_or_dir and not known.pyargs:
+        args.append(str(suite))
+        known.file_or_dir = [str(suite)]
+    here = Path(early_config.invocation_params.dir)
+    collected = [(here / arg.split("::")[0]).resolve() for arg in known.file_or_dir or ()]
+    default_cut = str(early_config.inipath.parent if early_config.inipath else early_config.rootpath)
+    outside = early_config.rootpath.resolve() not in (suite, *suite.parents)
+    if outside and known.confcutdir == default_cut and any(p == suite or suite in p.parents for p in collected):
+        known.confcutdir = str(suite)
+
+
+def is_the_whole_suite(config: pytest.Config, arg: str, suite_dir: Path) -> bool:
+    """Whether a test path given on the command line is the suite's whole benchmarks folder."""
+    if config.option.pyargs and arg == "reusebench.benchmarks":
+        return True
+    return "::" not in arg and (Path(config.invocation_params.dir) / arg).resolve() == suite_dir

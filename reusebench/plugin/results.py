@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from fixtures.store import FixtureStore
+from reusebench.fixtures.store import FixtureStore
 from reusebench import baseline as baselines
 from reusebench.baseline import baseline_path, load_baseline
 from reusebench.environment import describe, peak_memory
 from reusebench.files import atomic_write_text
 from reusebench.plugin.fixtures import RECORD_KEY
+from reusebench.plugin.options import is_the_whole_suite, option
 from reusebench.plugin.state import CPU_THREADS, SuiteState, state
 from reusebench.protocol import ConfigError
 from reusebench.report import RECORDS_FILE, RunCollector
@@ -27,8 +28,8 @@ from reusebench.report import RECORDS_FILE, RunCollector
 DRIFT_FILE = "baseline-drift.md"
 
 
-@pytest.hookimpl(trylast=True)  # after reusebench.plugin.state has built the state
-def pytest_configure(config: pytest.Config) -> None:
+def start(config: pytest.Config) -> None:
+    """On the controller, register the writer of ``results/<profile>/`` (after ``state.start``)."""
     suite = state(config)
     if not suite.worker.is_controller:
         return
@@ -83,19 +84,18 @@ def partial_reasons(config: pytest.Config, session: pytest.Session) -> list[str]
     """Why this run is not the complete battery (empty: it is): a narrowed selection, tests
     named on the command line, or a run that stopped early. Such a run never replaces the
     complete run's report; it writes to its own folder (``PARTIAL_DIR``), marked partial."""
-    option, reasons = config.option, []
-    for flag, value in (("-k", getattr(option, "keyword", "")), ("-m", getattr(option, "markexpr", ""))):
+    given, reasons = config.option, []
+    for flag, value in (("-k", getattr(given, "keyword", "")), ("-m", getattr(given, "markexpr", ""))):
         if value:
             reasons.append(f"{flag} {value!r}")
-    if getattr(option, "lf", False):
+    if getattr(given, "lf", False):
         reasons.append("--lf")
-    if getattr(option, "stepwise", False):
+    if getattr(given, "stepwise", False):
         reasons.append("--stepwise")
-    for name in ("arch", "task", "donor", "group"):
-        if getattr(option, name, ""):
-            reasons.append(f"--{name} {getattr(option, name)}")
-    suite_dir = (Path(config.rootpath) / "benchmarks").resolve()
-    named = [a for a in config.args if "::" in a or (Path(config.invocation_params.dir) / a).resolve() != suite_dir]
+    for name in ("--arch", "--task", "--donor", "--param-group"):
+        if option(config, name):
+            reasons.append(f"{name} {option(config, name)}")
+    named = [a for a in config.args if not is_the_whole_suite(config, a, state(config).suite_dir)]
     if named:
         reasons.append(f"tests named: {' '.join(named[:3])}{' ...' if len(named) > 3 else ''}")
     if session.shouldstop or session.shouldfail:
@@ -170,7 +170,7 @@ class ResultsPlugin:
         current = baselines.from_records(self.collector.document())
         path = baseline_path(suite.baseline_dir, current["profile"], current["torch"])
         self.tests_passed = session.exitstatus == pytest.ExitCode.OK  # before the baseline changes it
-        if self.config.getoption("update_baseline"):
+        if option(self.config, "--update-baseline"):
             try:
                 self.updated = baselines.write_baseline(suite.baseline_dir, current)
             except ConfigError as exc:

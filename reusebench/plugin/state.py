@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from fixtures.store import FixtureStore, check_profile
+from reusebench.fixtures.store import FixtureStore, check_profile
 from reusebench import audit as audits
 from reusebench.audit import AuditConfig
 from reusebench.baseline import baseline_path, load_baseline, load_tolerances
 from reusebench.claims import ObservationBook
-from fixtures.accel import Acceleration, strict_fp32
+from reusebench.fixtures.accel import Acceleration, strict_fp32
 from reusebench.environment import check_writable, resolve_device
 from reusebench.lab import Lab, Need
-from reusebench.plugin.options import AUDIT_OPTIONS
+from reusebench.plugin.options import AUDIT_OPTIONS, option
 from reusebench.profiles import Profile, get_profile
 from reusebench.protocol import BN_GROUPS, ConfigError, Selection, donor_applies
 
@@ -73,6 +73,7 @@ class SuiteState:
     tolerances: dict[str, float] | None  # set with --compare-baseline
     accel: Acceleration = Acceleration()  # how fixture networks train on a GPU
     reuse_mib: float = 256  # --reuse-memory
+    suite_dir: Path | None = None  # the suite's benchmarks/ folder (its conftest activated the plugin)
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
     pruned: list[Path] | None = None  # what --cache-prune removed
@@ -97,7 +98,7 @@ def state(config: pytest.Config) -> SuiteState:
 
 def _overrides(config: pytest.Config) -> dict[str, str]:
     overrides = {}
-    for item in config.getoption("profile_overrides"):
+    for item in option(config, "--set"):
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
@@ -107,68 +108,76 @@ def _overrides(config: pytest.Config) -> dict[str, str]:
 
 def _audit(config: pytest.Config) -> AuditConfig | None:
     """The audit named by --audit and the audit options, or None for the paper's battery."""
-    options = {key.replace("-", "_"): config.getoption(f"audit_{key.replace('-', '_')}") for key in AUDIT_OPTIONS}
+    options = {key.replace("-", "_"): option(config, f"--{key}") for key in AUDIT_OPTIONS}
     options["name"] = options.pop("audit_name")
-    return audits.load_audit(config.getoption("audit"), options, Path(config.rootpath))
+    return audits.load_audit(option(config, "--audit"), options, Path(config.rootpath))
 
 
 def _selection(config: pytest.Config, audit: AuditConfig | None) -> Selection:
     if audit is None:
         return Selection.parse(
-            archs=config.getoption("arch"),
-            tasks=config.getoption("task"),
-            donors=config.getoption("donor"),
-            groups=config.getoption("group"),
-            dataset=config.getoption("dataset"),
+            archs=option(config, "--arch"),
+            tasks=option(config, "--task"),
+            donors=option(config, "--donor"),
+            groups=option(config, "--param-group"),
+            dataset=option(config, "--dataset"),
         )
-    for option in ("arch", "task", "dataset"):
-        if config.getoption(option) not in ("", "shapes"):
-            raise ConfigError(f"--{option} selects among the paper's networks; an audit has one network, its own")
-    return audits.selection(audit, donors=config.getoption("donor"), groups=config.getoption("group"))
+    for name in ("--arch", "--task", "--dataset"):
+        if option(config, name) not in ("", "shapes"):
+            raise ConfigError(f"{name} selects among the paper's networks; an audit has one network, its own")
+    return audits.selection(audit, donors=option(config, "--donor"), groups=option(config, "--param-group"))
 
 
-def _build_state(config: pytest.Config, worker: Worker) -> SuiteState:
-    profile = get_profile(config.getoption("profile"), _overrides(config))
-    per_device = config.getoption("workers_per_device")
+def _build_state(config: pytest.Config, worker: Worker, suite_dir: Path) -> SuiteState:
+    profile = get_profile(option(config, "--reusebench-profile"), _overrides(config))
+    per_device = option(config, "--workers-per-device")
     if per_device < 1:
         raise ConfigError(f"--workers-per-device must be >= 1, got {per_device}")
-    device = resolve_device(config.getoption("device"), worker.index, per_device)
-    accel = Acceleration(config.getoption("precision"), config.getoption("channels_last"), config.getoption("compile")).check(device)
+    device = resolve_device(option(config, "--device"), worker.index, per_device)
+    accel = Acceleration(option(config, "--precision"), option(config, "--channels-last"), option(config, "--compile")).check(device)
     check_profile(profile)
     audit = _audit(config)
     selection = _selection(config, audit)
     if not any(donor_applies(d, g) for d in selection.donors for g in selection.groups):
         raise ConfigError(
-            f"--donor {','.join(selection.donors)} with --group {','.join(selection.groups)} selects no replacement: "
+            f"--donor {','.join(selection.donors)} with --param-group {','.join(selection.groups)} selects no replacement: "
             f"donor 'defaults' serves the BN groups only ({', '.join(BN_GROUPS)}); add another --donor (or, for a network "
-            f"with BN layers, a BN --group)"
+            f"with BN layers, a BN --param-group)"
         )
-    cache_dir = check_writable(Path(config.getoption("reusebench_cache_dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR")
-    results_root = Path(config.getoption("results_dir") or Path(config.rootpath) / "results")
+    cache_dir = check_writable(Path(option(config, "--cache-dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR")
+    results_root = Path(option(config, "--results-dir") or Path(config.rootpath) / "results")
     results_dir = check_writable(results_root / (f"audit-{audit.name}" if audit else profile.name), "results directory", "--results-dir")
-    compare, update = config.getoption("compare_baseline"), config.getoption("update_baseline")
+    compare, update = option(config, "--compare-baseline"), option(config, "--update-baseline")
     if audit and (compare or update):
         raise ConfigError("baselines are kept for the paper's profiles; an audit writes its report only")
-    baseline_dir = Path(config.getoption("baseline_dir") or Path(config.rootpath) / "results" / "baselines")
+    baseline_dir = Path(option(config, "--baseline-dir") or Path(config.rootpath) / "results" / "baselines")
     tolerances = None
     if compare:
         if update:
             raise ConfigError("--compare-baseline and --update-baseline exclude each other: compare first, then update")
-        tolerances = load_tolerances(Path(config.getoption("tolerances")), profile.name, device.type)
+        tolerances = load_tolerances(Path(option(config, "--tolerances") or suite_dir / "tolerances.toml"), profile.name, device.type)
         load_baseline(baseline_path(baseline_dir, profile.name, str(torch.__version__)))  # fail early if missing
     if update:
         check_writable(baseline_dir, "baseline directory", "--baseline-dir")
-    if config.getoption("reuse_memory") < 0:
-        raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {config.getoption('reuse_memory'):g}")
-    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, config.getoption("reuse_memory"))
+    reuse_memory = option(config, "--reuse-memory")
+    if reuse_memory < 0:
+        raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {reuse_memory:g}")
+    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, reuse_memory, suite_dir)
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def is_active(config: pytest.Config) -> bool:
+    """Whether this session runs the suite (``reusebench.plugin.activate`` started it)."""
+    return STATE in config.stash
+
+
+def start(config: pytest.Config, suite_dir: Path) -> None:
+    """Register the markers, check the options and build the session's ``SuiteState``
+    (``suite_dir``: the benchmarks folder whose conftest starts the suite)."""
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     worker = Worker.of(config)
     try:
-        suite = _build_state(config, worker)
+        suite = _build_state(config, worker, suite_dir)
     except ConfigError as exc:
         raise pytest.UsageError(f"reusebench: {exc}") from None
     config.stash[STATE] = suite
@@ -176,5 +185,5 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(CPU_THREADS)
     else:
         strict_fp32()
-    if worker.is_controller and config.getoption("cache_prune"):
+    if worker.is_controller and option(config, "--cache-prune"):
         suite.pruned = FixtureStore(suite.cache_dir, suite.profile, suite.device, accel=suite.accel).prune()
