@@ -1,10 +1,20 @@
-"""The checkout's root conftest.
+"""The checkout's root conftest: it keeps the checkout itself off ``sys.path``.
 
-The suite's pytest plugin (``reusebench.plugin``) is not registered here: pytest loads it
-through its ``pytest11`` entry point whenever reusebench is installed (``./dev setup`` installs
-the checkout in editable mode), so the same plugin serves this checkout and any other
-repository (``pytest --audit my.toml``). A conftest may not register plugins unless it is the
-root one, and this file is not the root one when the benchmarks run from an installed copy.
+The suite's pytest plugin is not registered here: pytest loads it through its ``pytest11``
+entry point wherever reusebench is installed (``./dev setup`` installs this checkout in
+editable mode), so the same plugin serves this checkout and any other repository.
+
+pytest's default import mode puts the folder of a conftest that is not inside a package
+first on ``sys.path``. For this file that is the checkout's root, where ``models/`` and
+``fixtures/`` would then import as top-level packages: they would shadow a user's own
+``models`` package in an audit, and the checkout's ``reusebench/`` would shadow an installed
+copy under test (tox). The suite's packages are ``reusebench.models`` and
+``reusebench.fixtures``; nothing needs the root on the path, so the entry is taken out again.
 """
 
-collect_ignore = ["results", "examples", "scripts", "docs"]  # nothing to collect there
+import sys
+from pathlib import Path
+
+_ROOT = {str(Path(__file__).parent), str(Path(__file__).resolve().parent)}
+if sys.path and sys.path[0] in _ROOT:
+    del sys.path[0]

@@ -57,6 +57,8 @@ def from_records(doc: dict) -> dict:
         "profile_fields": json.loads(json.dumps({k: v for k, v in doc["profile"].items() if k not in ("name", "description", "log_every")})),
         "torch": env["torch"],
         "device_type": env["device"].split(":")[0],
+        # the CPU model (or the GPU's name): CPU numbers are bitwise repeatable on one model only
+        "machine": env.get("device_name") if not env["device"].startswith("cpu") else env.get("cpu", env.get("device_name")),
         "cases": {
             case_key(r): {q: _quantity(r[q]) for q in QUANTITIES} | {"metric": r["metric"], "task": r["task"]}
             for r in doc["records"]
@@ -72,10 +74,29 @@ def from_records(doc: dict) -> dict:
     }
 
 
-def baseline_path(directory: Path, profile: str, torch_version: str) -> Path:
-    """The torch-series-specific baseline if one exists, else the profile's."""
-    specific = directory / f"{profile}-torch{torch_series(torch_version)}.json"
-    return specific if specific.exists() else directory / f"{profile}.json"
+MACHINES = "machines"  # <baseline dir>/machines/<machine slug>/: baselines recorded for one CPU model (or GPU)
+
+
+def machine_slug(machine: str) -> str:
+    """'AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, X86_64)' -> 'amd-epyc-authenticamd-family-25-model-17-stepping-1-x86-64'."""
+    return "-".join("".join(c if c.isalnum() else " " for c in machine.lower()).split()) or "unknown"
+
+
+def baseline_path(directory: Path, profile: str, torch_version: str, machine: str | None = None) -> Path:
+    """Where the baseline of a run is: this machine's own (``machines/<slug>/``) if one was
+    recorded, else the shared one; in each, the torch-series-specific file if it exists, else
+    the profile's."""
+    series = f"{profile}-torch{torch_series(torch_version)}.json"
+    places = ([Path(directory) / MACHINES / machine_slug(machine)] if machine else []) + [Path(directory)]
+    for place in places:
+        for name in (series, f"{profile}.json"):
+            if (place / name).exists():
+                return place / name
+    return Path(directory) / f"{profile}.json"
+
+
+def machine_baseline_dir(directory: Path, machine: str) -> Path:
+    return Path(directory) / MACHINES / machine_slug(machine)
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,10 @@ def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tupl
                 drifts.append(Drift("profile", field, then_fields.get(field), now_fields.get(field), "must match"))
     if baseline.get("device_type", current["device_type"]) != current["device_type"]:
         drifts.append(Drift("environment", "device type", baseline["device_type"], current["device_type"], "must match"))
+    if baseline.get("machine") and current.get("machine") and baseline["machine"] != current["machine"]:
+        notes.append(f"the baseline was recorded on {baseline['machine']}, this run is on {current['machine']}: "
+                     "CPU numbers are bitwise repeatable on one CPU model only; a drift may be the machine "
+                     "(record this machine's own with --update-baseline --machine-baseline)")
     for key, now in sorted(current["cases"].items()):
         then = baseline["cases"].get(key)
         if then is None:
@@ -168,10 +193,14 @@ def render_drifts(drifts: list[Drift]) -> str:
     return tabulate([d.row() for d in drifts], headers=["case", "quantity", "baseline", "now", "tolerance"], tablefmt="github")
 
 
-def write_baseline(directory: Path, current: dict) -> Path:
-    """Write ``current`` where ``baseline_path`` will find it; a new torch series gets its own file."""
+def write_baseline(directory: Path, current: dict, for_machine: bool = False) -> Path:
+    """Write ``current`` where ``baseline_path`` will find it; a new torch series gets its own
+    file; ``for_machine``: this machine's own baseline (``machines/<slug>/``)."""
     if not current["cases"] and not current["claims"]:
         raise ConfigError("this run measured no case and checked no observation: nothing to put in a baseline")
+    if for_machine:
+        directory = machine_baseline_dir(directory, current.get("machine") or "unknown")
+        directory.mkdir(parents=True, exist_ok=True)
     path = baseline_path(directory, current["profile"], current["torch"])
     merged = current
     if path.exists():
@@ -199,10 +228,11 @@ def write_baseline(directory: Path, current: dict) -> Path:
 def history(directory: Path, profile: str) -> dict[str, dict[str, bool]]:
     """Observation statuses per torch version, from every stored baseline of ``profile``."""
     seen = {}
-    for path in sorted(Path(directory).glob(f"{profile}*.json")):
+    for path in sorted(Path(directory).glob(f"{profile}*.json")) + sorted(Path(directory).glob(f"{MACHINES}/*/{profile}*.json")):
         doc = json.loads(path.read_text())
         if doc.get("profile") == profile:
-            seen[f"{doc['torch']} ({doc['device_type']})"] = {
+            own = f", {doc.get('machine')}" if path.parent.parent.name == MACHINES else ""
+            seen[f"{doc['torch']} ({doc['device_type']}{own})"] = {
                 k: v.get("outcome", "holds" if v["holds"] else "does not hold") for k, v in doc["claims"].items()
             }
     return seen

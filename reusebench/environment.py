@@ -70,6 +70,29 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or "cpu"
 
 
+def cpu_model() -> str:
+    """The CPU's brand and model numbers (py-cpuinfo, as pytest-benchmark records them), e.g.
+    "AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, X86_64)": numbers computed on the CPU
+    are bitwise repeatable on one model, not across models."""
+    try:
+        import cpuinfo
+
+        info = cpuinfo.get_cpu_info()
+    except Exception:  # py-cpuinfo probes the machine in ways that can fail; the brand string still names it
+        return device_name(torch.device("cpu"))
+    numbers = ", ".join(filter(None, [
+        " ".join(str(x) for x in (info.get("vendor_id_raw"), *(f"{k} {info[k]}" for k in ("family", "model", "stepping") if k in info)) if x),
+        info.get("arch"),
+    ]))
+    brand = info.get("brand_raw") or device_name(torch.device("cpu"))
+    return f"{brand} ({numbers})" if numbers else brand
+
+
+def machine(device: torch.device) -> str:
+    """What a baseline is kept per: the CPU model on the CPU, the GPU's name on a GPU."""
+    return cpu_model() if device.type == "cpu" else device_name(device)
+
+
 def describe(device: torch.device, workers: int) -> dict:
     """What produced a result: library versions, machine, device, threads, workers."""
     import numpy
@@ -87,6 +110,7 @@ def describe(device: torch.device, workers: int) -> dict:
         "workers": workers,
         "device": str(device),
         "device_name": device_name(device),
+        "cpu": cpu_model(),
         "cuda": torch.version.cuda,
     }
 

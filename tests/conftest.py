@@ -81,7 +81,8 @@ def run_suite(tiny_overrides):
     """Run ``pytest benchmarks`` on the tiny profile in a subprocess (xdist runs, runs that train)."""
 
     def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, args)]
+        # -P: the checkout stays off sys.path, so the package under test is the installed one (tox installs a wheel)
+        cmd = [sys.executable, "-P", "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, args)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
         return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 

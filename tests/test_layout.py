@@ -107,3 +107,20 @@ def test_the_distribution_installs_every_package_under_the_reusebench_namespace(
     } | {"reusebench.benchmarks"}
     assert listed == found
     assert all(name == "reusebench" or name.startswith("reusebench.") for name in listed), "one namespace: no top-level models or fixtures"
+
+
+def test_the_tests_import_the_package_under_test():
+    """Under tox the package under test is the installed wheel, never the checkout; tox sets
+    REUSEBENCH_EXPECT_INSTALLED. Everywhere: the checkout's folders never import as top-level
+    packages (the root conftest keeps the checkout off sys.path)."""
+    import os
+    import sys
+
+    import reusebench
+    from reusebench import models
+
+    assert str(ROOT) not in sys.path, "the root conftest takes the checkout back off sys.path"
+    assert "models" not in sys.modules and "fixtures" not in sys.modules, "nothing imported the checkout's folders as top-level packages"
+    if os.environ.get("REUSEBENCH_EXPECT_INSTALLED"):
+        for module in (reusebench, models):
+            assert ROOT not in Path(module.__file__).resolve().parents, f"{module.__name__} comes from the checkout: {module.__file__}"

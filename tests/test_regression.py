@@ -138,3 +138,27 @@ def test_a_baseline_with_non_finite_values_loads_and_compares(tmp_path):
     flipped = from_records(doc(0.5, True))
     drifts, _ = compare(stored, flipped, {"seg.damage": 0.1, "seg.m_replaced": 0.1})
     assert {d.quantity for d in drifts} >= {"status", "damage"}
+
+
+def test_baselines_are_kept_per_machine_where_one_was_recorded(tmp_path):
+    """CPU numbers are bitwise repeatable on one CPU model only (issue 16, item 8): the run
+    records its CPU model, a machine's own baseline wins over the shared one, and a comparison
+    with another machine's baseline says so."""
+    from reusebench.baseline import baseline_path, load_baseline, write_baseline
+
+    def on(machine: str, value: float = 0.5) -> dict:
+        d = doc(value, True)
+        d["environment"] |= {"cpu": machine, "device_name": machine.split(" (")[0]}
+        return from_records(d)
+
+    here, there = "AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, X86_64)", "Intel Xeon (GenuineIntel family 6 model 143 stepping 8, X86_64)"
+    shared = write_baseline(tmp_path, on(there))
+    assert load_baseline(shared)["machine"] == there
+    assert baseline_path(tmp_path, "smoke", "2.13.0", here) == shared, "no baseline of its own yet: the shared one"
+    _, notes = compare(load_baseline(shared), on(here), {})
+    assert any(n.startswith(f"the baseline was recorded on {there}, this run is on {here}") for n in notes)
+    own = write_baseline(tmp_path, on(here, 0.4), for_machine=True)
+    assert own == tmp_path / "machines" / "amd-epyc-authenticamd-family-25-model-17-stepping-1-x86-64" / "smoke.json"
+    assert baseline_path(tmp_path, "smoke", "2.13.0", here) == own
+    assert baseline_path(tmp_path, "smoke", "2.13.0", there) == shared
+    assert compare(load_baseline(own), on(here, 0.4), {}) == ([], [])

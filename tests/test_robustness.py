@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -28,9 +27,9 @@ SPEC = FixtureSpec("unet", "ae", "nuclei", 0)
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:
-    """Run ``code`` in a fresh interpreter from the repository root."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, **kwargs)
+    """Run ``code`` in a fresh interpreter from the repository root (-P: importing the installed
+    package, not the checkout, as under tox)."""
+    return subprocess.Popen([sys.executable, "-P", "-c", textwrap.dedent(code)], cwd=ROOT, **kwargs)
 
 
 STORE_SNIPPET = """

@@ -137,6 +137,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail when a case drifts beyond its tolerance or an observation flips, against results/baselines/",
     )
     group.addoption("--update-baseline", action="store_true", help="rewrite the stored baseline from this run")
+    group.addoption(
+        "--machine-baseline",
+        action="store_true",
+        help="with --update-baseline: record this machine's own baseline (<baseline dir>/machines/<CPU model or GPU>/), "
+        "which --compare-baseline then prefers on this machine",
+    )
     group.addoption("--baseline-dir", default=None, help="where baselines live (default: <rootdir>/results/baselines)")
     group.addoption(
         "--tolerances",

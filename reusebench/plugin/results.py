@@ -168,11 +168,11 @@ class ResultsPlugin:
             self.written = self.collector.write(directory, history=history, results_root=suite.results_dir.parent)
         self._benchmark_options()
         current = baselines.from_records(self.collector.document())
-        path = baseline_path(suite.baseline_dir, current["profile"], current["torch"])
+        path = baseline_path(suite.baseline_dir, current["profile"], current["torch"], current.get("machine"))
         self.tests_passed = session.exitstatus == pytest.ExitCode.OK  # before the baseline changes it
         if option(self.config, "--update-baseline"):
             try:
-                self.updated = baselines.write_baseline(suite.baseline_dir, current)
+                self.updated = baselines.write_baseline(suite.baseline_dir, current, for_machine=option(self.config, "--machine-baseline"))
             except ConfigError as exc:
                 self.update_refused = str(exc)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -264,6 +264,11 @@ class ResultsPlugin:
                     "If the change is intended, rewrite the baseline with the same command plus --update-baseline "
                     "(instead of --compare-baseline) and commit it with the reason."
                 )
+                if any(note.startswith("the baseline was recorded on ") for note in self.drift_notes):
+                    terminalreporter.write_line(
+                        "The baseline comes from another machine (note below). If the code did not change, keep one for "
+                        "this machine: the same command with --update-baseline --machine-baseline (instead of --compare-baseline)."
+                    )
         for note in self.drift_notes[:10]:
             terminalreporter.write_line(f"  note: {note}")
 

@@ -18,7 +18,7 @@ from reusebench.audit import AuditConfig
 from reusebench.baseline import baseline_path, load_baseline, load_tolerances
 from reusebench.claims import ObservationBook
 from reusebench.fixtures.accel import Acceleration, strict_fp32
-from reusebench.environment import check_writable, resolve_device
+from reusebench.environment import check_writable, machine, resolve_device
 from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS, option
 from reusebench.profiles import Profile, get_profile
@@ -156,9 +156,12 @@ def _build_state(config: pytest.Config, worker: Worker, suite_dir: Path) -> Suit
         if update:
             raise ConfigError("--compare-baseline and --update-baseline exclude each other: compare first, then update")
         tolerances = load_tolerances(Path(option(config, "--tolerances") or suite_dir / "tolerances.toml"), profile.name, device.type)
-        load_baseline(baseline_path(baseline_dir, profile.name, str(torch.__version__)))  # fail early if missing
+        load_baseline(baseline_path(baseline_dir, profile.name, str(torch.__version__), machine(device)))  # fail early if missing
     if update:
         check_writable(baseline_dir, "baseline directory", "--baseline-dir")
+    elif option(config, "--machine-baseline"):
+        raise ConfigError("--machine-baseline says where --update-baseline writes; add --update-baseline "
+                          "(--compare-baseline finds this machine's own baseline by itself)")
     reuse_memory = option(config, "--reuse-memory")
     if reuse_memory < 0:
         raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {reuse_memory:g}")

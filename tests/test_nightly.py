@@ -1,0 +1,78 @@
+"""The nightly works on its first and its hundredth night (issue 16, item 5): it records a
+baseline, then derives tolerances from two runs, then compares; torch is pinned; the cache,
+the figures and the run time are kept."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from reusebench.baseline import load_tolerances, write_baseline
+
+ROOT = Path(__file__).parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def records(value: float, device: str = "cpu") -> dict:
+    case = {
+        "kind": "case", "arch": "unet", "task": "seg", "dataset": "shapes", "group": "conv.bias", "donor": "init",
+        "scope": "all", "layer": None, "seed": 0, "recalibration": "none", "metric": "dice", "m_target": 0.6, "m_replaced": value,
+        "m_init": 0.1, "damage": (0.6 - value) / 0.5,
+    }
+    return {"profile": {"name": "paper"}, "environment": {"torch": "2.13.0", "device": device}, "records": [case]}
+
+
+def test_the_first_nights_record_then_derive_then_compare(tmp_path):
+    from reusebench.baseline import from_records
+
+    mode = script("nightly_mode").mode
+    baselines, tolerances = tmp_path / "baselines", tmp_path / "tolerances.toml"
+    baselines.mkdir()
+    tolerances.write_text("[smoke.cpu.seg]\ndamage = 1e-9\n")
+    assert mode("paper", "cuda", baselines, tolerances, "2.13.0") == "record", "night 1: no baseline"
+    write_baseline(baselines, from_records(records(0.5, "cuda")))
+    assert mode("paper", "cuda", baselines, tolerances, "2.13.0") == "derive", "night 2: no tolerances for paper on cuda"
+    tolerances.write_text(tolerances.read_text() + "\n[paper.cuda.seg]\ndamage = 0.1\n")
+    assert mode("paper", "cuda", baselines, tolerances, "2.13.0") == "compare"
+    assert mode("paper", "cpu", baselines, tolerances, "2.13.0") == "derive", "tolerances are per device type"
+
+
+def test_tolerances_are_derived_from_the_baseline_and_tonights_records(tmp_path):
+    """derive_tolerances.py --toml: 1.5 x the largest spread, floor 1e-9, in the form that
+    benchmarks/tolerances.toml and --compare-baseline read."""
+    from reusebench.baseline import from_records
+
+    (tmp_path / "b").mkdir()
+    baseline = write_baseline(tmp_path / "b", from_records(records(0.5, "cuda")))
+    tonight = tmp_path / "records.json"
+    tonight.write_text(json.dumps(records(0.46, "cuda")))
+    done = subprocess.run([sys.executable, "-P", str(ROOT / "scripts" / "derive_tolerances.py"), "--toml", str(baseline), str(tonight)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "t.toml").write_text(done.stdout)
+    got = load_tolerances(tmp_path / "t.toml", "paper", "cuda")
+    assert abs(got["seg.m_replaced"] - 1.5 * 0.04) < 1e-6 and abs(got["seg.damage"] - 1.5 * 0.08) < 1e-6
+    assert got["seg.m_target"] == 1e-9, "no spread: the floor"
+
+
+def test_the_nightly_workflow_pins_torch_keeps_cache_figures_and_time_and_never_overlaps():
+    text = WORKFLOW.read_text()
+    assert "concurrency:" in text and "cancel-in-progress: false" in text
+    assert 'TORCH_VERSION: "2.13.0"' in text and text.count('"torch==${TORCH_VERSION}"') == 2, "torch pinned in both jobs"
+    assert "uses: actions/cache@v4" in text, "the CPU job keeps its fixture cache between nights"
+    for profile in ("standard", "paper"):
+        assert f"results/{profile}/\n" in text, "the whole results folder: report, records, figures, timings"
+        assert f"tolerances-{profile}.toml" in text
+    assert text.count("scripts/nightly.sh") == 2
+    nightly = (ROOT / "scripts" / "nightly.sh").read_text()
+    assert "GITHUB_STEP_SUMMARY" in nightly and "LIMIT_MINUTES" in nightly, "the run time is reported against the limit"
