@@ -17,6 +17,7 @@ import pytest
 
 from reusebench.claims import AUDIT_EXPECTATION, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
 from reusebench.lab import Case, Need
+from reusebench.shards import split_into_shards
 from reusebench.plugin import activate
 from reusebench.plugin.options import option
 from reusebench.plugin.progress import PrefetchProgress, TerminalProgress
@@ -174,6 +175,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("task", sel.tasks)
 
 
+def shard_key(item: pytest.Item, seeds: tuple[int, ...]) -> str:
+    """What keeps tests together in one shard: the target network (arch and task) they measure,
+    so that a shard trains the networks of its own targets; a test that needs none goes alone."""
+    needs = needs_of(item, seeds)
+    return f"{needs[0].arch}-{needs[0].task}" if needs else item.nodeid
+
+
 def needs_of(item: pytest.Item, seeds: tuple[int, ...]) -> list[Need]:
     """The networks a collected test will use, from its parameters or its ``networks`` marker."""
     params = item.callspec.params if hasattr(item, "callspec") else {}
@@ -210,6 +218,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if not item.get_closest_marker(unwanted)]
+    if suite.shard:
+        index, count = suite.shard
+        shard_of = split_into_shards([(item.nodeid, shard_key(item, suite.seeds)) for item in items], count)
+        elsewhere = [item for item in items if shard_of[item.nodeid] != index]
+        if elsewhere:
+            config.hook.pytest_deselected(items=elsewhere)
+            items[:] = [item for item in items if shard_of[item.nodeid] == index]
     suite.needs = list(dict.fromkeys(need for item in items for need in needs_of(item, suite.seeds)))
 
 

@@ -122,5 +122,6 @@ def test_the_tests_import_the_package_under_test():
     assert str(ROOT) not in sys.path, "the root conftest takes the checkout back off sys.path"
     assert "models" not in sys.modules and "fixtures" not in sys.modules, "nothing imported the checkout's folders as top-level packages"
     if os.environ.get("REUSEBENCH_EXPECT_INSTALLED"):
-        for module in (reusebench, models):
-            assert ROOT not in Path(module.__file__).resolve().parents, f"{module.__name__} comes from the checkout: {module.__file__}"
+        for module, folder in ((reusebench, "reusebench"), (models, "models")):
+            assert ROOT / folder not in Path(module.__file__).resolve().parents, f"{module.__name__} comes from the checkout: {module.__file__}"
+            assert "site-packages" in Path(module.__file__).parts

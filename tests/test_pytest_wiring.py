@@ -249,3 +249,56 @@ def test_the_plugin_stays_out_of_a_users_own_test_session(tmp_path):
     fixtures = run_in(root, "--fixtures", "test_mine.py")
     assert fixtures.returncode == 0 and "tmp_path" in fixtures.stdout
     assert "def lab" not in fixtures.stdout and "\nlab " not in fixtures.stdout and "timed" not in fixtures.stdout
+
+
+def collected(result) -> list[str]:
+    return [line for line in result.outlines if "::" in line and not line.startswith(("ERROR", "FAILED"))]
+
+
+def test_shards_cover_the_selection_once_and_keep_a_target_network_together(tmp_path, inline_suite):
+    whole = collected(inline_suite(tmp_path, "--co"))
+    parts = [collected(inline_suite(tmp_path, "--co", "--shard", f"{i}/3")) for i in (1, 2, 3)]
+    assert all(parts) and sorted(sum(parts, [])) == sorted(whole), "every test in exactly one shard"
+    for target in ("unet-seg", "pspnet-ae"):
+        cases = [i for i, part in enumerate(parts) if any("replacement_case[" + target in t for t in part)]
+        assert len(cases) == 1, f"the replacement cases of {target} stay in one shard"
+    bad = inline_suite(tmp_path, "--co", "--shard", "4/3")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR and "--shard expects I/N with 1 <= I <= N" in "\n".join(bad.errlines)
+
+
+def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
+    """Two shards of one run (issue 16, item 10), each writing its own records, then
+    `python -m reusebench.merge` building one report from them."""
+    import subprocess
+    import sys
+
+    narrow = ("--arch", "unet", "--param-group", "conv.bias", "-k", "replacement_case")  # two targets: seg, ae
+    shards = tmp_path / "results" / "smoke" / "shards"
+    for i in (1, 2):
+        done = run_suite(tmp_path, *narrow, "--shard", f"{i}/2", "-n", "2")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    docs = [json.loads((shards / f"{i}-of-2" / "partial" / "records.json").read_text()) for i in (1, 2)]
+    assert all(d["records"] for d in docs) and [d["shard"] for d in docs] == [{"index": 1, "count": 2}, {"index": 2, "count": 2}]
+    merge = [sys.executable, "-P", "-m", "reusebench.merge"]
+    done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2))], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    merged = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
+    assert sorted(r["test"] for r in merged["records"]) == sorted(r["test"] for d in docs for r in d["records"])
+    report = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
+    assert "**PARTIAL RUN**" in report and "shard 1: --arch unet" in report, "narrowed shards make a partial whole"
+    alone = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), "--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0 and "shard 2 of 2 missing" in alone.stdout
+    twice = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), str(shards / "1-of-2" / "partial")], capture_output=True, text=True, timeout=300)
+    assert twice.returncode == 2 and "shard(s) [1] given more than once" in twice.stderr
+
+
+def test_shards_split_deterministically_and_evenly():
+    from reusebench.shards import split_into_shards
+
+    items = [(f"t{i}", key) for i, key in enumerate("aaaabbbccd")]
+    split = split_into_shards(items, 2)
+    assert split == split_into_shards(list(reversed(items)), 2), "the same split whatever the collection order"
+    by_key = {key: {split[t] for t, k in items if k == key} for key in "abcd"}
+    assert all(len(shards) == 1 for shards in by_key.values())
+    loads = [sum(1 for t in split.values() if t == s) for s in (1, 2)]
+    assert sorted(loads) == [5, 5]

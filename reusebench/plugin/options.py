@@ -150,6 +150,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="per-profile, per-device tolerances for --compare-baseline (default: the suite's tolerances.toml)",
     )
     group.addoption(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run shard I of N (1-based): the selected tests split by target network, the same split on every "
+        "machine; results go to results/<profile>/shards/I-of-N/, merged by python -m reusebench.merge",
+    )
+    group.addoption(
         "--results-dir",
         default=os.environ.get("REUSEBENCH_RESULTS_DIR"),
         help="where results/<profile>/ is written (default: <rootdir>/results)",

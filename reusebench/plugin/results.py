@@ -24,6 +24,7 @@ from reusebench.plugin.options import is_the_whole_suite, option
 from reusebench.plugin.state import CPU_THREADS, SuiteState, state
 from reusebench.protocol import ConfigError
 from reusebench.report import RECORDS_FILE, RunCollector
+from reusebench.report.layout import PARTIAL_DIR
 
 DRIFT_FILE = "baseline-drift.md"
 
@@ -38,7 +39,7 @@ def start(config: pytest.Config) -> None:
     environment = describe(suite.device, requested)
     if suite.device.type == "cpu":
         environment["torch_threads"] = CPU_THREADS  # each worker's
-    collector = RunCollector(suite.profile, environment, audit=dataclasses.asdict(suite.audit) if suite.audit else None)
+    collector = RunCollector(suite.profile, environment, audit=dataclasses.asdict(suite.audit) if suite.audit else None, shard=suite.shard)
     config.pluginmanager.register(ResultsPlugin(config, suite, collector), "reusebench-results")
 
 
@@ -77,7 +78,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.config.workeroutput[PROCESS_KEY] = process_summary(suite)
 
 
-PARTIAL_DIR = "partial"  # a partial or interrupted run's own folder, beside the complete run's files
 
 
 def partial_reasons(config: pytest.Config, session: pytest.Session) -> list[str]:

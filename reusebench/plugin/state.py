@@ -22,6 +22,7 @@ from reusebench.environment import check_writable, machine, resolve_device
 from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS, option
 from reusebench.profiles import Profile, get_profile
+from reusebench.report.layout import SHARDS_DIR
 from reusebench.protocol import BN_GROUPS, ConfigError, Selection, donor_applies
 
 MARKERS = (
@@ -74,6 +75,7 @@ class SuiteState:
     accel: Acceleration = Acceleration()  # how fixture networks train on a GPU
     reuse_mib: float = 256  # --reuse-memory
     suite_dir: Path | None = None  # the suite's benchmarks/ folder (its conftest activated the plugin)
+    shard: tuple[int, int] | None = None  # --shard I/N: (I, N)
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
     pruned: list[Path] | None = None  # what --cache-prune removed
@@ -94,6 +96,20 @@ CPU_THREADS = 1
 
 def state(config: pytest.Config) -> SuiteState:
     return config.stash[STATE]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"2/3"`` -> ``(2, 3)``; None without --shard; a ConfigError naming the bad value otherwise."""
+    if not text:
+        return None
+    index, sep, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = None
+    if not sep or shard is None or not 1 <= shard[0] <= shard[1]:
+        raise ConfigError(f"--shard expects I/N with 1 <= I <= N (e.g. --shard 2/3), got {text!r}")
+    return shard
 
 
 def _overrides(config: pytest.Config) -> dict[str, str]:
@@ -162,10 +178,13 @@ def _build_state(config: pytest.Config, worker: Worker, suite_dir: Path) -> Suit
     elif option(config, "--machine-baseline"):
         raise ConfigError("--machine-baseline says where --update-baseline writes; add --update-baseline "
                           "(--compare-baseline finds this machine's own baseline by itself)")
+    shard = parse_shard(option(config, "--shard"))
+    if shard:
+        results_dir = check_writable(results_dir / SHARDS_DIR / f"{shard[0]}-of-{shard[1]}", "results directory", "--results-dir")
     reuse_memory = option(config, "--reuse-memory")
     if reuse_memory < 0:
         raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {reuse_memory:g}")
-    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, reuse_memory, suite_dir)
+    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, reuse_memory, suite_dir, shard)
 
 
 def is_active(config: pytest.Config) -> bool:

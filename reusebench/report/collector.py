@@ -26,10 +26,12 @@ from reusebench.report.render import render
 class RunCollector:
     """Gathers the records of one run (on the pytest controller) and writes them out."""
 
-    def __init__(self, profile: Profile, environment: dict, audit: dict | None = None) -> None:
+    def __init__(self, profile: Profile, environment: dict, audit: dict | None = None, shard: tuple[int, int] | None = None) -> None:
         self.profile = profile
         self.environment = environment
         self.audit = audit  # the AuditConfig of an audit of the user's own network
+        self.shard = shard  # --shard I/N: (I, N)
+        self.wall_seconds: float | None = None  # set by a merge of shards (the longest shard); else until now
         self.started = time.time()
         self.records: list[dict] = []
         self.fixtures: dict[str, dict] = {}
@@ -58,12 +60,13 @@ class RunCollector:
             "profile": dataclasses.asdict(self.profile),
             "environment": self.environment,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
-            "wall_seconds": time.time() - self.started,
+            "wall_seconds": time.time() - self.started if self.wall_seconds is None else self.wall_seconds,
             "fixtures": sorted(self.fixtures.values(), key=lambda m: m["label"]),
             "trainings": sorted(self.trainings, key=lambda t: t["label"]),
             "records": sorted(self.records, key=lambda r: r["test"]),
             **({"audit": self.audit} if self.audit else {}),
             **({"partial": list(self.partial)} if self.partial else {}),
+            **({"shard": {"index": self.shard[0], "count": self.shard[1]}} if self.shard else {}),
         }
 
     def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None, results_root: Path | None = None) -> dict[str, Path]:

@@ -4,3 +4,5 @@ RECORDS_FILE = "records.json"
 REPORT_FILE = "report.md"
 BENCHMARK_FILE = "benchmark.json"  # pytest-benchmark's format: `pytest-benchmark compare` reads it
 FIGURES_DIR = "figures"
+PARTIAL_DIR = "partial"  # a partial or interrupted run's own folder, beside the complete run's files
+SHARDS_DIR = "shards"  # results/<profile>/shards/I-of-N/: one shard's records and report
