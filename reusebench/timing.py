@@ -1,23 +1,26 @@
 """Timings that survive pytest-xdist, in pytest-benchmark's JSON format.
 
 pytest-benchmark disables itself under xdist (it cannot time reliably beside other
-workers). The timing tests then measure with the same statistics (``pytest_benchmark.stats``)
-and the controller writes them as a pytest-benchmark JSON file, so that
-``pytest-benchmark compare`` reads timings from parallel runs too. Without xdist the plugin
-itself measures, with its full statistics and reporting.
+workers). The timing tests then measure here, with the statistics pytest-benchmark reports
+(min, max, mean, stddev, quartiles, outliers, ops), and the controller writes them as a
+pytest-benchmark JSON file, so that ``pytest-benchmark compare`` reads timings from parallel
+runs too. Without xdist the plugin itself measures, with its full statistics and reporting.
+Only pytest-benchmark's public surface is used: the ``benchmark`` fixture (``enabled``,
+``pedantic``, ``group``, ``extra_info``, ``stats["data"]``) and its JSON format.
 """
 
 from __future__ import annotations
 
+import platform
+import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from importlib.metadata import version
 
 import torch
-from pytest_benchmark import __version__ as pytest_benchmark_version
-from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
-from pytest_benchmark.stats import Stats
-from pytest_benchmark.utils import get_commit_info
 
 
 def synchronised(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
@@ -46,10 +49,24 @@ def measure(fn: Callable[[], object], *, rounds: int, warmup: int = 1) -> list[f
 
 
 def stats_of(data: list[float]) -> dict:
-    stats = Stats()
-    for value in data:
-        stats.update(value)
-    return {**stats.as_dict(), "data": list(data), "iterations": 1}
+    """The statistics of one benchmark as pytest-benchmark's JSON holds them (outliers: beyond
+    1.5 IQR from the quartiles, and beyond one standard deviation from the mean)."""
+    xs = sorted(data)
+    n = len(xs)
+    mean = statistics.fmean(xs)
+    stddev = statistics.stdev(xs) if n > 1 else 0.0
+    q1, median, q3 = statistics.quantiles(xs, n=4, method="inclusive") if n > 1 else (xs[0],) * 3
+    iqr = q3 - q1
+    low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+    iqr_outliers = sum(1 for x in xs if not low <= x <= high)
+    stddev_outliers = sum(1 for x in xs if not mean - stddev <= x <= mean + stddev)
+    return {
+        "min": xs[0], "max": xs[-1], "mean": mean, "stddev": stddev, "rounds": n, "median": median,
+        "iqr": iqr, "q1": q1, "q3": q3, "iqr_outliers": iqr_outliers, "stddev_outliers": stddev_outliers,
+        "outliers": f"{stddev_outliers};{iqr_outliers}",
+        "ld15iqr": min(x for x in xs if x >= low), "hd15iqr": max(x for x in xs if x <= high),
+        "ops": 1.0 / mean if mean else 0.0, "total": sum(xs), "data": list(data), "iterations": 1,
+    }
 
 
 def time_call(bench, fn: Callable[[], object], *, rounds: int, warmup: int, group: str | None, extra_info: dict) -> tuple[dict, str]:
@@ -64,7 +81,7 @@ def time_call(bench, fn: Callable[[], object], *, rounds: int, warmup: int, grou
         bench.group = group
         bench.extra_info.update(extra_info)
         bench.pedantic(fn, rounds=rounds, warmup_rounds=warmup, iterations=1)
-        return {**bench.stats.stats.as_dict(), "data": list(bench.stats.stats.data), "iterations": 1}, "pytest-benchmark"
+        return stats_of(list(bench.stats["data"])), "pytest-benchmark"
     bench.pedantic(fn, rounds=1, iterations=1)
     return stats_of(measure(fn, rounds=rounds, warmup=max(warmup - 1, 0))), "reusebench"
 
@@ -92,12 +109,38 @@ def entry(*, name: str, fullname: str, group: str | None, params: dict | None, s
     }
 
 
+def machine_info() -> dict:
+    """The machine, as pytest-benchmark's ``machine_info`` describes it."""
+    from reusebench.environment import cpu_model
+
+    uname = platform.uname()
+    return {
+        "node": uname.node, "processor": cpu_model(), "machine": uname.machine, "system": uname.system, "release": uname.release,
+        "python_implementation": platform.python_implementation(), "python_version": platform.python_version(),
+        "python_compiler": platform.python_compiler(), "python_executable": sys.executable,
+    }
+
+
+def commit_info() -> dict:
+    """The checkout's commit (``{}`` outside a git checkout), as ``commit_info`` holds it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        return {"id": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+                "time": git("log", "-1", "--format=%cI"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+                "project": "reusebench"}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
 def document(entries: list[dict]) -> dict:
     """A whole pytest-benchmark JSON document around ``entries``."""
     return {
-        "machine_info": pytest_benchmark_generate_machine_info(),
-        "commit_info": get_commit_info(),
+        "machine_info": machine_info(),
+        "commit_info": commit_info(),
         "benchmarks": sorted(entries, key=lambda e: e["fullname"]),
         "datetime": datetime.now(timezone.utc).isoformat(),
-        "version": pytest_benchmark_version,
+        "version": version("pytest-benchmark"),
     }

@@ -302,3 +302,45 @@ def test_shards_split_deterministically_and_evenly():
     assert all(len(shards) == 1 for shards in by_key.values())
     loads = [sum(1 for t in split.values() if t == s) for s in (1, 2)]
     assert sorted(loads) == [5, 5]
+
+
+def test_timings_use_no_pytest_benchmark_internals_and_agree_with_its_statistics():
+    """reusebench.timing imports nothing from pytest-benchmark (issue 16, item 6): its statistics
+    are its own, and agree with pytest-benchmark's on the quantities they share."""
+    import ast
+
+    from pytest_benchmark.stats import Stats  # the reference, in the test only
+
+    from reusebench import timing
+
+    tree = ast.parse(Path(timing.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("pytest_benchmark")}
+    data = [0.012, 0.010, 0.011, 0.030, 0.0105, 0.0111, 0.0098]
+    ours, theirs = timing.stats_of(data), Stats()
+    for value in data:
+        theirs.update(value)
+    for key in ("min", "max", "mean", "stddev", "median", "rounds", "total", "ops"):
+        assert ours[key] == pytest.approx(getattr(theirs, key)), key
+
+
+def test_a_session_says_when_another_wrote_its_results_meanwhile(tmp_path, pytester, inline_suite):
+    """Two sessions on one results directory write one at a time (a file lock), and the later
+    says that the other one wrote while it ran (issue 16, item 1)."""
+    pytester.makepyfile(other_session='''
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_sessionfinish(session):
+            from reusebench.plugin.state import state
+            folder = state(session.config).results_dir / "partial"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "records.json").write_text("{}")  # another session's write, while this one runs
+    ''')
+    pytester.syspathinsert()
+    result = inline_suite(tmp_path, "-p", "other_session", "-k", "replacement_case and unet-seg-conv.bias-init-none-seed0")
+    assert result.ret == 0, "\n".join(result.outlines[-20:])
+    out = "\n".join(result.outlines)
+    assert f"another session wrote {tmp_path / 'results' / 'smoke' / 'partial' / 'records.json'} while this one ran" in out
+    assert json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())["records"], "this run's file came after"

@@ -163,9 +163,10 @@ class ResultsPlugin:
         self.partial = partial_reasons(self.config, session)
         self.collector.partial = self.partial
         directory = suite.results_dir / PARTIAL_DIR if self.partial else suite.results_dir
-        self.results_changed = _changed_since(suite.results_dir / RECORDS_FILE, self.collector.started)
+        self.results_changed = _changed_since(directory / RECORDS_FILE, self.collector.started)
         with FileLock(str(suite.results_dir / ".write.lock")):  # two sessions on one directory write one at a time
             self.written = self.collector.write(directory, history=history, results_root=suite.results_dir.parent)
+        self.written_to = directory
         self._benchmark_options()
         current = baselines.from_records(self.collector.document())
         path = baseline_path(suite.baseline_dir, current["profile"], current["torch"], current.get("machine"))
@@ -293,5 +294,5 @@ class ResultsPlugin:
             else:
                 reporter.write_line(f"reusebench report: {self.written['report']}")
             if getattr(self, "results_changed", False):
-                reporter.write_line(f"reusebench: another session wrote {self.suite.results_dir / RECORDS_FILE} while this one "
+                reporter.write_line(f"reusebench: another session wrote {self.written_to / RECORDS_FILE} while this one "
                                     "ran; this run's files were written after it", yellow=True)
