@@ -28,16 +28,24 @@ def test_audit_verdict(lab, record, suite):
         return {"damage": none["damage"], "damage_ci95": none["damage_ci95"], "damage_adabn": adabn["damage"],
                 "damage_adabn_ci95": adabn["damage_ci95"], "verdict": verdict}
 
+    inventory = lab.inventory(arch)
     groups, rows = [], []
     for group in sel.groups:
-        groups.append({"group": group, "layers": len(lab.group_layers(arch, group)), **damages(group=group)})
+        cover = inventory["group_coverage"][group]  # counted over the modules the forward pass calls
+        held = {"layers": cover["held"], "of": cover["of"], "kind": cover["kind"], "never_called": len(cover["never_called"])}
+        if not cover["held"]:  # said, not left out
+            groups.append({"group": group, **held, "damage": None, "damage_ci95": None, "damage_adabn": None,
+                           "damage_adabn_ci95": None, "verdict": "not applicable"})
+            continue
+        groups.append({"group": group, **held, **damages(group=group)})
         for layer in lab.group_layers(arch, group):
             rows.append({"group": group, "layer": layer, **damages(group=group, scope="layer", layer=layer)})
     base = lab.reference_metrics(lab.target_spec(arch, task))
-    order = lab.inventory(arch)["forward_order"]
+    order = inventory["forward_order"]
     metric = lab.networks.metric_name(task)
     record("verdict", {
         "name": arch, "metric": metric, "m_target": base["trained"][metric], "m_init": base["init"][metric],
         "reusable_max": REUSABLE_MAX, "groups": groups, "layers": sorted(rows, key=lambda r: order.index(r["layer"])),
     })
-    assert groups and all(math.isfinite(g["damage"]) for g in groups), "every group measured"
+    assert any(g["damage"] is not None for g in groups), "some group applies"
+    assert all(math.isfinite(g["damage"]) for g in groups if g["damage"] is not None), "every applicable group measured"

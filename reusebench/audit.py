@@ -13,6 +13,12 @@ Contracts:
   dataset of such pairs. Damage is measured on ``val``; AdaBN recalibrates on ``train``.
 - metric: ``metric(outputs, targets) -> Tensor`` of one score per sample, higher is better.
 - loss: ``loss(outputs, targets) -> scalar Tensor`` (only when a network must be trained).
+  Left out, it is chosen from the model's output and the targets (``choose_loss``), and the
+  choice is printed; either way it is checked at start-up: it must be finite and its
+  gradient must not vanish on the model's outputs, or nothing would train.
+- donor_init: the pre-trained model the suite trains (``donor_data``, no checkpoint) starts
+  from its own initialisation (``"own"``, the default, as a real pre-trained model would) or
+  from the target's (``"target"``, the same seed: the closest possible donor).
 """
 
 from __future__ import annotations
@@ -68,29 +74,34 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
+DONOR_INITS = ("own", "target")
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     name: str
     model: str  # import path of the model factory
     data: str  # import path of the data factory: () -> (train, val)
     metric: str = "accuracy"  # a METRICS name or an import path
-    loss: str = "cross_entropy"  # a LOSSES name or an import path; used only to train
+    loss: str = ""  # a LOSSES name or an import path; used only to train; empty: chosen from the output (choose_loss)
     target_checkpoint: str = ""  # a trained target's state_dict; empty: train it on `data`
     donor_checkpoint: str = ""  # your pre-trained model's state_dict; empty: train it on `donor_data`
     donor_data: str = ""  # import path of the donor's data factory; empty: no pretrained donor
     seed: int = 0
+    donor_init: str = "own"  # the suite-trained pre-trained model's initialisation: its own, or the target's
     steps: int = 300
     lr: float = 0.003
     batch_size: int = 32
     eval_batch_size: int = 256
+    loss_why: str = ""  # set at start-up: how the loss was chosen, for the report (not a key of the file)
 
     @property
     def has_donor(self) -> bool:
         return bool(self.donor_checkpoint or self.donor_data)
 
 
-KEYS = tuple(f.name for f in fields(AuditConfig))
-_TYPES = {f.name: f.type for f in fields(AuditConfig)}
+KEYS = tuple(f.name for f in fields(AuditConfig) if f.name != "loss_why")
+_TYPES = {f.name: f.type for f in fields(AuditConfig) if f.name != "loss_why"}
 
 
 def load_audit(path: str | None, options: dict[str, str | None], root: Path) -> AuditConfig | None:
@@ -136,12 +147,74 @@ def load_audit(path: str | None, options: dict[str, str | None], root: Path) -> 
         if getattr(config, key):
             resolve(getattr(config, key), key)
     metric_fn(config.metric)
-    if not (config.target_checkpoint and (config.donor_checkpoint or not config.donor_data)):
-        loss_fn(config.loss)  # something will be trained
+    if config.donor_init not in DONOR_INITS:
+        raise ConfigError(f"{where}: donor_init {config.donor_init!r}; valid choices: {', '.join(DONOR_INITS)}")
     for key in ("target_checkpoint", "donor_checkpoint"):
         if getattr(config, key) and not Path(getattr(config, key)).is_file():
             raise ConfigError(f"{where}: {key} {getattr(config, key)!r} is not a file")
-    return replace(config, name="".join(c if c.isalnum() or c in "-_" else "-" for c in config.name))
+    config = replace(config, name="".join(c if c.isalnum() or c in "-_" else "-" for c in config.name))
+    if trains_something(config):
+        config = settle_loss(config)
+    return config
+
+
+def trains_something(config: AuditConfig) -> bool:
+    return not config.target_checkpoint or bool(config.donor_data and not config.donor_checkpoint)
+
+
+def choose_loss(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[str | None, str]:
+    """The loss for a model's ``outputs`` and the data's ``targets``, when the audit names none:
+    (name, why), or (None, why not). Integer class targets with two or more output channels:
+    cross_entropy; targets of 0 and 1 with one output value per target: bce; real-valued
+    targets of the output's shape: mse."""
+    shape, tshape = tuple(outputs.shape), tuple(targets.shape)
+    integer = not torch.is_floating_point(targets)
+    binary = bool(((targets == 0) | (targets == 1)).all())
+    if integer and outputs.dim() >= 2 and outputs.shape[1] >= 2 and tshape == shape[:1] + shape[2:]:
+        return "cross_entropy", f"output {shape} scores {shape[1]} classes per target {tshape}"
+    if binary and outputs.numel() == targets.numel() and (outputs.dim() < 2 or outputs.shape[1] == 1):
+        return "bce", f"one output value (a logit) per binary target: output {shape}, targets {tshape}"
+    if not integer and shape == tshape:
+        return "mse", f"real-valued targets of the output's shape {shape}"
+    return None, f"output {shape} and targets {tshape} ({targets.dtype}) fit none of cross_entropy, bce, mse"
+
+
+def settle_loss(config: AuditConfig) -> AuditConfig:
+    """The audit with its loss chosen (if left out) and checked on the model's outputs: finite,
+    with a gradient that does not vanish (cross_entropy over one output channel is 0 for every
+    input, and would train nothing)."""
+    (inputs, targets), _ = load_data(config.data, "data")
+    model = build(config, config.seed).train()
+    try:
+        outputs = model(inputs[:4])
+    except Exception:  # noqa: BLE001 - check_runs names the mismatch of model and data
+        return config
+    if not isinstance(outputs, torch.Tensor):
+        return config  # check_runs names this error
+    why = "set in the audit"
+    name = config.loss
+    if not name:
+        name, why = choose_loss(outputs.detach(), targets[:4])
+        if name is None:
+            raise ConfigError(f"no loss given, and none fits: {why}; set loss (cross_entropy, bce, mse or an import path)")
+        why = f"chosen from the output: {why}"
+    loss = loss_fn(name)
+    probe = outputs.detach().clone().requires_grad_(True)
+    try:
+        value = loss(probe, targets[:4])
+        (grad,) = torch.autograd.grad(value, probe)
+    except Exception as exc:  # noqa: BLE001 - any failure is a mismatch of loss, outputs and targets
+        raise ConfigError(f"loss {name!r} fails on the model's output {tuple(outputs.shape)} and targets "
+                          f"{tuple(targets[:4].shape)}: {exc}") from None
+    if not torch.isfinite(value) or not torch.isfinite(grad).all() or not grad.abs().sum() > 0:
+        suggestion, reason = choose_loss(outputs.detach(), targets[:4])
+        raise ConfigError(
+            f"loss {name!r} cannot train this model: on its output {tuple(outputs.shape)} it is {float(value.detach()) + 0.0:.4g} with a "
+            f"{'non-finite' if not torch.isfinite(grad).all() else 'zero'} gradient for every input"
+            + (" (cross_entropy over one output channel is always 0)" if name == "cross_entropy" and outputs.dim() >= 2 and outputs.shape[1] == 1 else "")
+            + (f"; {suggestion!r} fits ({reason})" if suggestion and suggestion != name else "")
+        )
+    return replace(config, loss=name, loss_why=why)
 
 
 def resolve(path: str, what: str) -> Callable:
@@ -263,14 +336,15 @@ def selection(config: AuditConfig, *, donors: str = "", groups: str = "") -> Sel
     narrowed by ``--donor`` / ``--param-group`` (comma-separated; empty: all). Checks that it runs."""
     model = build(config, config.seed)
     check_runs(config, model)
-    present = tuple(g for g in GROUPS if group_size(model, g)[0])
-    if not present:
+    if not any(group_size(model, g)[0] for g in GROUPS):
         raise ConfigError(f"model {config.model!r} holds no conv or normalisation layer: nothing to audit")
     available = tuple(d for d in AUDIT_DONORS if d != "pretrained" or config.has_donor)
     return Selection(
         archs=(config.name,),
         tasks=("audit",),
         donors=parse_names(donors, "donor", available, "--donor"),
-        groups=parse_names(groups, "group", present, "--param-group"),
+        # every group, those the network does not hold too: their tests are skipped with the
+        # reason and the verdict has a "not applicable" row, rather than a silent absence
+        groups=parse_names(groups, "group", GROUPS, "--param-group"),
         dataset=config.name,
     )

@@ -24,7 +24,8 @@ from torch import nn
 
 from reusebench import groups, metrics, protocol, recalibrate as recalibration, replace as replacement, reuse
 from reusebench.environment import device_name
-from reusebench.groups import TensorRef, conv_feeding_bn, coverage, forward_order, group_size, layers, select
+from reusebench.inventory import kind_of, network_inventory
+from reusebench.groups import TensorRef, forward_order, layers, select
 from reusebench.metrics import damage, damage_interval, mean_metrics
 from reusebench.profiles import FINETUNE_FIELDS, Profile
 from reusebench.record_cache import RecordCache, source_digest
@@ -278,10 +279,12 @@ class Lab:
             modules = order[:position] if case.scope == "prefix" else [case.layer]
         refs = select(model, case.group, modules)
         if not refs:
+            types, kind = kind_of(case.group)
+            count = sum(isinstance(m, types) for m in model.modules())
             raise EmptyGroupError(
-                f"{spec.label} has no {case.group!r} tensors "
-                f"({'no BatchNorm layers' if case.group.startswith('bn.') else 'its convs have no bias'}): "
-                "observations on this group do not apply"
+                f"not applicable: none of the {count} {kind} of {spec.label} holds {case.group!r} tensors"
+                f"{' (no BatchNorm layers)' if case.group.startswith('bn.') and not count else ''}; "
+                "observations and verdicts on this group do not apply"
             )
         return refs, modules, order
 
@@ -376,14 +379,6 @@ class Lab:
         return [name for name in forward_order(model, example) if name in held]
 
     def inventory(self, arch: str) -> dict:
-        """Group sizes and the convs that feed BN layers, for the report."""
-        model, example = self.structure(arch)
-        return {
-            "arch": arch,
-            "groups": {g: dict(zip(("tensors", "scalars"), n)) for g in GROUPS if (n := group_size(model, g))[0]},
-            "coverage": coverage(model),
-            "conv_layers": layers(model, "conv.weight"),
-            "bn_layers": layers(model, "bn.weight"),
-            "forward_order": forward_order(model, example),
-            "conv_feeding_bn": conv_feeding_bn(model, example),
-        }
+        """Group sizes ("N of M" modules each), the convs that feed BN layers, the modules no
+        group covers and those the forward pass never calls (``reusebench.inventory``)."""
+        return network_inventory(arch, *self.structure(arch))

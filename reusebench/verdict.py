@@ -14,7 +14,7 @@ import math
 REUSABLE_MAX = 0.1
 
 
-Interval = tuple[float, float]  # 95% bootstrap interval of a damage over the test images
+Interval = tuple[float, float]  # 95% bootstrap interval of a damage over the images it is measured on (an audit: its validation data)
 
 
 def audit_verdict(damage_none: Interval, damage_adabn: Interval | None, running_stats: bool = False) -> str:

@@ -110,9 +110,11 @@ def test_the_example_audit_answers_with_a_verdict(tmp_path, run_suite):
     for group in ("bn.running", "bn.affine", "conv.weight", "conv.bias", "norm.affine"):
         assert f"| {group} " in head, group
     assert "Linear" in report.split("## Parameter groups")[1], "the uncovered classifier is named"
-    # The documented answer (README): the pre-trained kernels must be retrained, BN affine reused.
+    # The documented answer (README): the pre-trained kernels must be retrained, BN affine reused
+    # after AdaBN, GroupNorm reused as is.
     rows = {line.split("|")[1].strip(): line for line in head.splitlines() if line.startswith("| ")}
-    assert "**retrain**" in rows["conv.weight"] and "**reuse**" in rows["bn.affine"], rows
+    assert "**retrain**" in rows["conv.weight"] and "**reuse + AdaBN**" in rows["bn.affine"], rows
+    assert "**reuse**" in rows["norm.affine"] and "**re-estimate (AdaBN)**" in rows["bn.running"], rows
     records = json.loads((tmp_path / "results" / "audit-shapes-classifier" / "partial" / "records.json").read_text())["records"]
     base = next(r for r in records if r["kind"] == "baseline")
     assert base["trained"] - base["init"] >= 0.2, "the example's target learned"
@@ -215,3 +217,111 @@ def test_verdict_classes():
     assert audit_verdict((0.05, 0.15), (0.5, 0.6)) == "inconclusive", "straddles the threshold"
     assert audit_verdict((0.4, 0.6), (0.05, 0.15)) == "inconclusive", "AdaBN might bring it there, or not"
     assert audit_verdict((nan, nan), (0.0, 0.0)) == "undefined"
+
+
+# Issue 17's network: bias-free convs before BN (only the one-channel head has a bias), a branch
+# the forward pass never calls, and one logit per pixel (binary segmentation) with no loss named.
+LIBRARY_LIKE = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+            self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+            self.unused = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16))  # a deeper stage, never called
+            self.head = nn.Conv2d(8, 1, 1)  # one logit per pixel
+
+        def forward(self, x):
+            return self.head(self.body(self.stem(x)))
+
+    def build():
+        return Net()
+
+    def _split(n, seed, invert):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.rand(n, 1, 12, 12, generator=g)
+        masks = (x > 0.5).float()
+        return (1 - x if invert else x), masks
+
+    def data():
+        return _split(48, 1, False), _split(24, 2, False)
+
+    def donor_data():
+        return _split(48, 3, True), _split(24, 4, True)
+''')
+
+
+@pytest.fixture
+def library_like(tmp_path, monkeypatch):
+    (tmp_path / "library_like.py").write_text(LIBRARY_LIKE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def audit_file(name: str = "lib", **keys) -> Path:
+        keys = {"name": name, "model": "library_like:build", "data": "library_like:data", "donor_data": "library_like:donor_data",
+                "metric": "dice", "steps": 120, "lr": 0.01, **keys}  # no loss: left out, as issue 17 found it
+        path = tmp_path / f"{name}.toml"
+        path.write_text("".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in keys.items()))
+        return path
+
+    return audit_file
+
+
+def test_a_loss_that_cannot_train_the_output_is_refused_at_start_up(library_like):
+    """Issue 17, item 1: cross_entropy over one output channel is 0 for every input. Before, the
+    audit trained nothing and answered "conv.weight: reuse (damage 0.000)"."""
+    with pytest.raises(ConfigError, match=r"loss 'cross_entropy' cannot train this model: on its output \(4, 1, 12, 12\) it is 0 "
+                                          r"with a zero gradient.*one output channel is always 0.*'bce' fits"):
+        load_audit(str(library_like(loss="cross_entropy")), {}, ROOT)
+    chosen = load_audit(str(library_like()), {}, ROOT)
+    assert chosen.loss == "bce" and chosen.loss_why.startswith("chosen from the output: one output value (a logit) per binary target")
+    assert load_audit(str(library_like(loss="bce")), {}, ROOT).loss_why == "set in the audit"
+    with pytest.raises(ConfigError, match=r"donor_init 'mine'; valid choices: own, target"):
+        load_audit(str(library_like(donor_init="mine")), {}, ROOT)
+
+
+def test_the_library_like_network_gets_an_honest_audit(tmp_path, library_like, run_suite):
+    """Issue 17, items 2-5 on one network: counts over the modules that run, "N of M" beside the
+    verdict, not-applicable groups said (verdict row and skipped tests), the never-called branch
+    listed, the pre-trained model from its own initialisation, labels per split, claims read out."""
+    result = run_suite(tmp_path, "--audit", str(library_like()), "-n", "2", "-rs")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    out = tmp_path / "results" / "audit-lib"
+    records = json.loads((out / "records.json").read_text())
+    verdict = next(r for r in records["records"] if r["kind"] == "verdict")
+    groups = {g["group"]: g for g in verdict["groups"]}
+    assert (groups["conv.bias"]["layers"], groups["conv.bias"]["of"]) == (1, 3), "the head alone; the unused branch's conv is not counted"
+    assert (groups["conv.weight"]["layers"], groups["conv.weight"]["of"]) == (3, 3)
+    assert (groups["bn.running"]["layers"], groups["bn.running"]["of"]) == (2, 2), "the unused branch's BN is not counted"
+    assert groups["norm.weight"]["verdict"] == "not applicable" and groups["norm.weight"]["of"] == 0
+    inventory = next(r for r in records["records"] if r["kind"] == "inventory")
+    assert [name for name, *_ in inventory["never_called"]] == ["unused.0", "unused.1"]
+    assert "unused.0" not in inventory["conv_layers"] and inventory["groups"]["conv.bias"]["tensors"] == 1
+    report = (out / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| conv.bias "))
+    assert "| 1 of 3 convs " in row and "**reuse** (only 1 of 3 convs)" in row or "(only 1 of 3 convs)" in row
+    assert "**not applicable** (no norm layers)" in report
+    assert "**never called** by the forward pass" in report and "`unused.0`" in report
+    assert "on the validation data: trained T" in report and "on the test split" not in report
+    assert "(on the target's validation data)" in report, "the pre-trained model's metric says where it was measured"
+    labels = {f["label"] for f in records["fixtures"]}
+    target = next(label for label in labels if "/target/" in label)
+    pretrained = next(label for label in labels if "/pretrained/" in label)
+    assert target.endswith("/seed0") and not pretrained.endswith("/seed0"), "the pre-trained model has an initialisation of its own"
+    assert "not applicable: none of the 0 norm layers" in result.stdout, "empty groups: skipped tests with the reason"
+    assert "xpassed" not in result.stdout and "xfailed" not in result.stdout, "claims read as holds / does not hold"
+    assert "O4: holds" in result.stdout
+
+
+def test_an_audit_of_a_network_that_did_not_learn_stops_without_a_verdict(tmp_path, library_like, run_suite):
+    """Issue 17, item 1: a target no better than its initialisation stops the audit, naming the
+    network and its loss curve; the report says why there is no verdict."""
+    result = run_suite(tmp_path, "--audit", str(library_like(name="stuck", lr=1e-12, steps=20)), "-n", "2")
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "the audit stops: target network stuck/target/seed0 did not learn: dice" in out and "loss by step: " in out
+    records = json.loads((tmp_path / "results" / "audit-stuck" / "records.json").read_text())
+    assert not [r for r in records["records"] if r["kind"] == "verdict"]
+    assert records["stopped"] and "did not learn" in records["stopped"][0]
+    assert "**No verdict.** the audit stops:" in (tmp_path / "results" / "audit-stuck" / "report.md").read_text()

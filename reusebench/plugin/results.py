@@ -68,6 +68,7 @@ def process_summary(suite: SuiteState) -> dict:
         "records_loaded": records.hits if records else 0,
         "records_measured": records.misses if records else 0,
         "forward": activations.stats.as_dict() if activations else None,
+        "stopped": suite.stopped,
     }
 
 
@@ -157,7 +158,8 @@ class ResultsPlugin:
         env["reuse_memory_mib"] = suite.reuse_mib
         if not suite.accel.is_default:
             env["acceleration"] = str(suite.accel)
-        if not self.collector.has_records():
+        self.collector.stopped = sorted({p["stopped"] for p in self.processes if p.get("stopped")})
+        if not self.collector.has_records() and not self.collector.stopped:
             return
         history = {} if suite.audit else baselines.history(suite.baseline_dir, self.collector.profile.name)
         self.partial = partial_reasons(self.config, session)

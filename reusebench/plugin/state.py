@@ -76,6 +76,7 @@ class SuiteState:
     reuse_mib: float = 256  # --reuse-memory
     suite_dir: Path | None = None  # the suite's benchmarks/ folder (its conftest activated the plugin)
     shard: tuple[int, int] | None = None  # --shard I/N: (I, N)
+    stopped: str | None = None  # why this process stopped before measuring (an audited network that did not learn)
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
     pruned: list[Path] | None = None  # what --cache-prune removed

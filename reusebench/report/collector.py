@@ -31,6 +31,7 @@ class RunCollector:
         self.environment = environment
         self.audit = audit  # the AuditConfig of an audit of the user's own network
         self.shard = shard  # --shard I/N: (I, N)
+        self.stopped: list[str] = []  # why the run stopped before measuring (an audited network that did not learn)
         self.wall_seconds: float | None = None  # set by a merge of shards (the longest shard); else until now
         self.started = time.time()
         self.records: list[dict] = []
@@ -67,6 +68,7 @@ class RunCollector:
             **({"audit": self.audit} if self.audit else {}),
             **({"partial": list(self.partial)} if self.partial else {}),
             **({"shard": {"index": self.shard[0], "count": self.shard[1]}} if self.shard else {}),
+            **({"stopped": list(self.stopped)} if self.stopped else {}),
         }
 
     def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None, results_root: Path | None = None) -> dict[str, Path]:
@@ -107,7 +109,7 @@ class RunCollector:
         cases = self.of("case")
         trained = sum(1 for m in self.fixtures.values() if m["trained_now"])
         what = f"audit {self.audit['name']}" if self.audit else f"profile {self.profile.name}"
-        lines = [
+        lines = [f"NO VERDICT: {reason}" for reason in self.stopped] + [
             f"{what}: {len(cases)} replacement cases, {len(claims)} claim checks, "
             f"{len(self.fixtures)} fixture networks ({trained} trained in this run, {len(self.fixtures) - trained} from cache)"
         ]

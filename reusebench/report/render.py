@@ -42,7 +42,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures, res
         *ladder_section(doc, results_root),
         *family_section("O", claims),
         *history_section(claims, env, history),
-        *cases_section(cases),
+        *cases_section(cases, audit=bool(doc.get("audit"))),
         *family_section("R", claims, [*r1_section(finetunes, figures), *r2_section(of("donor_distance"), finetunes, seeds)]),
         *family_section("C", claims, c1_section(of("rmse_damage"), seeds, figures)),
         *family_section("M", claims, m1_section(of("bias_gradient"), cases, seeds)),
@@ -71,6 +71,8 @@ def _head(doc: dict, seeds: list) -> list[str]:
         f"({env['device_name']}), {env['workers']} worker(s), seeds {', '.join(map(str, seeds)) or '-'}. "
         f"Records: `{RECORDS_FILE}`; figures: `{FIGURES_DIR}/`.",
         "",
+        *[f"**No verdict.** {reason}." for reason in doc.get("stopped", [])],
+        *([""] if doc.get("stopped") else []),
         *([f"**PARTIAL RUN** ({'; '.join(doc['partial'])}): this report covers only what this run selected or reached. "
            "It is written to its own folder and leaves the complete run's report as it was.", ""] if doc.get("partial") else []),
         "**How to read this.** For a target network T, a replacement gives T'; T0 is T's untrained",

@@ -12,7 +12,7 @@ def _damage_cell(cases: list[dict] | None) -> str:
     return f"{_pm(c['damage'] for c in cases)} ({fmt(_mean(c['delta'] for c in cases))})"
 
 
-def cases_section(cases: list[dict]) -> list[str]:
+def cases_section(cases: list[dict], audit: bool = False) -> list[str]:
     out = []
     picked = [c for c in cases if c["scope"] == "all" and c["recalibration"] == "none"]
     for (arch, task), items in _pairs(picked):
@@ -23,7 +23,7 @@ def cases_section(cases: list[dict]) -> list[str]:
         out += [
             f"## Replacement damage: {arch} / {task}",
             "",
-            f"Metric {items[0]['metric']} on the test split: trained T = {_pm(c['m_target'] for c in targets)}, "
+            f"Metric {items[0]['metric']} on the {'validation data' if audit else 'test split'}: trained T = {_pm(c['m_target'] for c in targets)}, "
             f"initialisation T0 = {_pm(c['m_init'] for c in targets)}. All layers of a group replaced at once, no "
             f"recalibration. Each cell: mean damage over {_seeds_text(targets)} ± half the range (max - min) over "
             "seeds, then (mean delta); `n/a`: not measured.",

@@ -48,7 +48,7 @@ def fixtures_section(fixtures: list[dict], figures: Figures | None = None) -> li
             f["worker"],
             fmt(f["train_seconds"], 1),
             fmt(f["final_loss"], 4),
-            ", ".join(f"{k} {fmt(v)}" for k, v in (f["val_metrics"] or {}).items()),
+            ", ".join(f"{k} {fmt(v)}" for k, v in (f["val_metrics"] or {}).items()) + (f" (on {f['val_metrics_on']})" if f.get("val_metrics_on") else ""),
             convergence_text(f),
         ]
         for f in fixtures
