@@ -217,7 +217,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker(unwanted)]
     if suite.shard:
         index, count = suite.shard
-        shard_of = split_into_shards([(item.nodeid, shard_key(item, suite.seeds)) for item in items], count)
+        keys = [(item.nodeid, shard_key(item, suite.seeds)) for item in items]
+        groups = len({key for _, key in keys})
+        if items and groups < count:
+            raise pytest.UsageError(f"reusebench: --shard {index}/{count}: the selection splits into {groups} group(s) of tests "
+                                    f"(one per target network); use at most {groups} shards")
+        shard_of = split_into_shards(keys, count)
         elsewhere = [item for item in items if shard_of[item.nodeid] != index]
         if elsewhere:
             config.hook.pytest_deselected(items=elsewhere)

@@ -67,9 +67,17 @@ METRICS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "psnr": _from_arrays(ae_per_image, "psnr"),
     "neg_mse": _neg_mse,  # regression
 }
+def _bce(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits, with 0/1 targets of any dtype in the output's layout
+    ((N, H, W) masks for an (N, 1, H, W) output; (N,) labels for an (N, 1) output)."""
+    if targets.numel() != outputs.numel():
+        raise ConfigError(f"loss 'bce' needs one output value per target, got outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)}")
+    return F.binary_cross_entropy_with_logits(outputs, targets.to(outputs.dtype).reshape(outputs.shape))
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "cross_entropy": F.cross_entropy,
-    "bce": F.binary_cross_entropy_with_logits,
+    "bce": _bce,
     "mse": F.mse_loss,
 }
 
@@ -170,11 +178,13 @@ def choose_loss(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[str | Non
     shape, tshape = tuple(outputs.shape), tuple(targets.shape)
     integer = not torch.is_floating_point(targets)
     binary = bool(((targets == 0) | (targets == 1)).all())
-    if integer and outputs.dim() >= 2 and outputs.shape[1] >= 2 and tshape == shape[:1] + shape[2:]:
+    per_sample = tshape[1:]  # the targets of one sample
+    if integer and outputs.dim() >= 2 and outputs.shape[1] >= 2 and per_sample == shape[2:]:
         return "cross_entropy", f"output {shape} scores {shape[1]} classes per target {tshape}"
-    if binary and outputs.numel() == targets.numel() and (outputs.dim() < 2 or outputs.shape[1] == 1):
+    one_value = outputs.dim() < 2 or outputs.shape[1] == 1
+    if binary and one_value and per_sample in (shape[1:], shape[2:]):
         return "bce", f"one output value (a logit) per binary target: output {shape}, targets {tshape}"
-    if not integer and shape == tshape:
+    if not integer and per_sample == shape[1:]:
         return "mse", f"real-valued targets of the output's shape {shape}"
     return None, f"output {shape} and targets {tshape} ({targets.dtype}) fit none of cross_entropy, bce, mse"
 
@@ -182,7 +192,8 @@ def choose_loss(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[str | Non
 def settle_loss(config: AuditConfig) -> AuditConfig:
     """The audit with its loss chosen (if left out) and checked on the model's outputs: finite,
     with a gradient that does not vanish (cross_entropy over one output channel is 0 for every
-    input, and would train nothing)."""
+    input, and would train nothing). The choice looks at every training target's values and at
+    the output of the first four samples."""
     (inputs, targets), _ = load_data(config.data, "data")
     model = build(config, config.seed).train()
     try:
@@ -194,7 +205,7 @@ def settle_loss(config: AuditConfig) -> AuditConfig:
     why = "set in the audit"
     name = config.loss
     if not name:
-        name, why = choose_loss(outputs.detach(), targets[:4])
+        name, why = choose_loss(outputs.detach(), targets)
         if name is None:
             raise ConfigError(f"no loss given, and none fits: {why}; set loss (cross_entropy, bce, mse or an import path)")
         why = f"chosen from the output: {why}"
@@ -207,7 +218,7 @@ def settle_loss(config: AuditConfig) -> AuditConfig:
         raise ConfigError(f"loss {name!r} fails on the model's output {tuple(outputs.shape)} and targets "
                           f"{tuple(targets[:4].shape)}: {exc}") from None
     if not torch.isfinite(value) or not torch.isfinite(grad).all() or not grad.abs().sum() > 0:
-        suggestion, reason = choose_loss(outputs.detach(), targets[:4])
+        suggestion, reason = choose_loss(outputs.detach(), targets)
         raise ConfigError(
             f"loss {name!r} cannot train this model: on its output {tuple(outputs.shape)} it is {float(value.detach()) + 0.0:.4g} with a "
             f"{'non-finite' if not torch.isfinite(grad).all() else 'zero'} gradient for every input"

@@ -269,10 +269,11 @@ class Lab:
             return None
         return self.records.key({"case": asdict(case), "target": target, "donor": donor})
 
-    def _refs(self, case: Case, spec, model: nn.Module) -> tuple[list[TensorRef], list[str] | None, list[str]]:
-        """The tensors the case replaces, the modules they are in (None: all) and the group's layer order."""
+    def _refs(self, case: Case, spec, model: nn.Module) -> tuple[list[TensorRef], list[str], list[str]]:
+        """The tensors the case replaces, the modules they are in and the group's layer order:
+        only modules the forward pass calls (a module never called is never replaced)."""
         order = self.group_layers(case.arch, case.group)
-        modules = None
+        modules = order
         if case.scope != "all":
             check_choice(f"{case.group} layer of {case.arch}", case.layer, order)
             position = order.index(case.layer) + 1
@@ -280,7 +281,8 @@ class Lab:
         refs = select(model, case.group, modules)
         if not refs:
             types, kind = kind_of(case.group)
-            count = sum(isinstance(m, types) for m in model.modules())
+            structure, example = self.structure(case.arch)
+            count = sum(isinstance(structure.get_submodule(name), types) for name in forward_order(structure, example))
             raise EmptyGroupError(
                 f"not applicable: none of the {count} {kind} of {spec.label} holds {case.group!r} tensors"
                 f"{' (no BatchNorm layers)' if case.group.startswith('bn.') and not count else ''}; "
@@ -316,7 +318,7 @@ class Lab:
         trained_images, floor_images = base["per_image"][0], base["per_image_floor"]
         return {
             **asdict(case),
-            "position": None if modules is None else len(modules) if case.scope == "prefix" else order.index(case.layer) + 1,
+            "position": None if case.scope == "all" else len(modules) if case.scope == "prefix" else order.index(case.layer) + 1,
             "n_layers": len(order),
             "metric": metric,
             "m_target": m_t,

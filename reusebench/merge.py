@@ -50,6 +50,7 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
         "torch": lambda d: d["environment"]["torch"],
         "device type": lambda d: d["environment"]["device"].split(":")[0],
         "shard count N": lambda d: d["shard"]["count"],
+        "commit and options (the run)": lambda d: d["shard"].get("run"),
     }
     for what, get in checks.items():
         for doc in docs[1:]:
@@ -70,7 +71,9 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
                                   "the shards did not collect the same tests (same options on every machine?)")
     partial = [f"shard {i} of {count} missing" for i in range(1, count + 1) if i not in indices]
     partial += [f"shard {d['shard']['index']}: {reason}" for d in docs for reason in d.get("partial", [])]
-    environment = dict(first["environment"], workers=sum(d["environment"].get("workers", 1) for d in docs), shards=count)
+    # shards may run on different machines (that is what they are for): the report names them all
+    machines = sorted({d["environment"].get("cpu") or d["environment"].get("device_name", "?") for d in docs})
+    environment = dict(first["environment"], workers=sum(d["environment"].get("workers", 1) for d in docs), shards=count, machines=machines)
     collector = RunCollector(_profile(first), environment, audit=first.get("audit"))
     collector.records = [r for d in docs for r in d["records"]]
     for doc in docs:
@@ -79,6 +82,7 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
     collector.started = min(time.mktime(time.strptime(d["started"][:19], "%Y-%m-%dT%H:%M:%S")) for d in docs)  # written in local time
     collector.wall_seconds = max(d["wall_seconds"] for d in docs)  # the shards ran side by side
     collector.partial = partial
+    collector.stopped = sorted({reason for d in docs for reason in d.get("stopped", [])})
     return collector, partial
 
 

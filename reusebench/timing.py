@@ -48,6 +48,21 @@ def measure(fn: Callable[[], object], *, rounds: int, warmup: int = 1) -> list[f
     return data
 
 
+def _quartiles(xs: list[float]) -> tuple[float, float]:
+    """Q1 and Q3 of sorted ``xs`` as pytest-benchmark reports them: the medians of the two halves
+    for an even count, the weighted neighbours of the quarter points for an odd one (the
+    "method 2" and "method 3" of Wikipedia's article on quartiles)."""
+    n = len(xs)
+    if n == 1:
+        return xs[0], xs[0]
+    if n % 2 == 0:
+        return statistics.median(xs[: n // 2]), statistics.median(xs[n // 2 :])
+    k, r = divmod(n, 4)
+    if r == 1:
+        return 0.25 * xs[k - 1] + 0.75 * xs[k], 0.75 * xs[3 * k] + 0.25 * xs[3 * k + 1]
+    return 0.75 * xs[k] + 0.25 * xs[k + 1], 0.25 * xs[3 * k + 1] + 0.75 * xs[3 * k + 2]
+
+
 def stats_of(data: list[float]) -> dict:
     """The statistics of one benchmark as pytest-benchmark's JSON holds them (outliers: beyond
     1.5 IQR from the quartiles, and beyond one standard deviation from the mean)."""
@@ -55,7 +70,8 @@ def stats_of(data: list[float]) -> dict:
     n = len(xs)
     mean = statistics.fmean(xs)
     stddev = statistics.stdev(xs) if n > 1 else 0.0
-    q1, median, q3 = statistics.quantiles(xs, n=4, method="inclusive") if n > 1 else (xs[0],) * 3
+    median = statistics.median(xs)
+    q1, q3 = _quartiles(xs)
     iqr = q3 - q1
     low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
     iqr_outliers = sum(1 for x in xs if not low <= x <= high)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reusebench.analysis import C1_DISTANCE, KERNEL_DISTANCES  # noqa: E402
 from reusebench.files import num  # noqa: E402

@@ -17,7 +17,6 @@ from pathlib import Path
 from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from reusebench.claims import claim_key  # noqa: E402
 

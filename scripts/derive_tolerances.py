@@ -21,11 +21,10 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tabulate import tabulate  # noqa: E402
 
-from reusebench.baseline import QUANTITIES, from_records  # noqa: E402
+from reusebench.baseline import QUANTITIES, from_records, load_baseline  # noqa: E402
 
 
 def label(path: Path, doc: dict) -> str:
@@ -63,7 +62,9 @@ def tolerance_block(runs: list[dict], stamp: str) -> str:
 
 def main(paths: list[str]) -> int:
     if paths and paths[0] == "--toml":
-        docs = [(p, json.loads(Path(p).read_text())) for p in paths[1:]]
+        # a stored baseline keeps non-finite values as strings: load_baseline reads them back
+        docs = [(p, load_baseline(Path(p)) if "cases" in json.loads(Path(p).read_text()) else json.loads(Path(p).read_text()))
+                for p in paths[1:]]
         stamp = ", ".join(f"{Path(p).parent.name}/{Path(p).name}: torch {d.get('torch') or d['environment']['torch']}" for p, d in docs)
         # a stored baseline is already in from_records' form (the nightly compares it with tonight's records)
         print(tolerance_block([d if "cases" in d else from_records(d) for _, d in docs], stamp))

@@ -28,7 +28,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from reusebench.fixtures.accel import Acceleration, strict_fp32  # noqa: E402
 from reusebench.fixtures.datasets import make_split  # noqa: E402

@@ -12,7 +12,8 @@ for a in "$@"; do [ "$a" = --force-record ] && force=1 || args+=("$a"); done
 mode=$(python scripts/nightly_mode.py "$profile" "$device") || exit 2
 [ "$force" = 1 ] && mode=record
 case "$mode" in
-    record) flag=--update-baseline ;;
+    # on the CPU, a baseline per CPU model (scripts/nightly_mode.py)
+    record) flag=--update-baseline; [ "$device" = cpu ] && flag="--update-baseline --machine-baseline" ;;
     # the second run from an empty cache: its networks are trained anew, so the spread between
     # the two runs is the hardware's run-to-run spread (a warm cache would give zero)
     derive) flag=--cache-dir=$(mktemp -d) ;;
@@ -20,7 +21,8 @@ case "$mode" in
 esac
 echo "nightly: $profile on $device: $mode"
 start=$(date +%s)
-python -m pytest benchmarks --dist loadgroup --reusebench-profile "$profile" --cache-prune ${flag:+"$flag"} "${args[@]}"
+# shellcheck disable=SC2086  # $flag holds one or two options
+python -m pytest benchmarks --dist loadgroup --reusebench-profile "$profile" --cache-prune $flag "${args[@]}"
 status=$?
 minutes=$(( ($(date +%s) - start + 59) / 60 ))
 line="nightly: $profile ($mode) took $minutes min of the ${LIMIT_MINUTES:-?}-minute limit; exit code $status"
@@ -30,7 +32,7 @@ if [ -n "${LIMIT_MINUTES:-}" ] && [ $(( minutes * 100 )) -gt $(( LIMIT_MINUTES *
     echo "::warning::the $profile run took $minutes min, over 80% of its ${LIMIT_MINUTES}-minute limit"
 fi
 if [ "$mode" = derive ] && [ "$status" -eq 0 ]; then
-    baseline=$(python -c "import sys, torch; from reusebench.baseline import baseline_path; print(baseline_path('results/baselines', sys.argv[1], str(torch.__version__)))" "$profile")
+    baseline=$(python -c "import sys, torch; from reusebench.baseline import baseline_path; from reusebench.environment import cpu_model; print(baseline_path('results/baselines', sys.argv[1], str(torch.__version__), cpu_model() if sys.argv[2] == 'cpu' else None))" "$profile" "$device")
     python scripts/derive_tolerances.py --toml "$baseline" "results/$profile/records.json" > "tolerances-$profile.toml" || status=1
     echo "nightly: tolerances derived from two runs in tolerances-$profile.toml (commit them to benchmarks/tolerances.toml)"
     cat "tolerances-$profile.toml"

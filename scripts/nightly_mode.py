@@ -10,8 +10,11 @@
   tolerance tables (1.5 x the spread, floor 1e-9), kept in the artifact to commit.
 - ``compare``: both: the run compares with the baseline (--compare-baseline) and fails on drift.
 
-So no night fails for want of a file, and every comparison uses tolerances measured on the
-hardware that runs it.
+So no night fails for want of a file. On the CPU every step is per CPU model: a hosted
+runner's model varies between nights, and CPU numbers are bitwise repeatable on one model
+only, so a night on a model without a baseline records one (``--machine-baseline``, under
+``results/baselines/machines/``) and compares from the next night on that model. The GPU's
+tolerances come from two runs on the GPU that runs the nightly.
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def mode(profile: str, device_type: str, baselines: Path, tolerances: Path, torch_version: str, machine: str | None = None) -> str:
-    from reusebench.baseline import baseline_path
+    """``machine``: on the CPU, the CPU model: a night compares only with a baseline recorded on
+    its own CPU model (bitwise tolerances), recording one first on a model it has not seen."""
+    from reusebench.baseline import baseline_path, machine_baseline_dir
 
-    if not baseline_path(baselines, profile, torch_version, machine).exists():
+    where = machine_baseline_dir(baselines, machine) if machine else baselines
+    if not baseline_path(where, profile, torch_version).exists():
         return "record"
     table = tomllib.loads(tolerances.read_text()).get(profile, {}).get(device_type)
     return "compare" if table else "derive"
@@ -39,9 +45,12 @@ def main(argv: list[str]) -> int:
         return 2
     import torch
 
+    from reusebench.environment import cpu_model
+
     profile, device_type = argv
     baselines = Path(os.environ.get("REUSEBENCH_BASELINE_DIR", ROOT / "results" / "baselines"))
-    print(mode(profile, device_type, baselines, ROOT / "benchmarks" / "tolerances.toml", str(torch.__version__)))
+    machine = cpu_model() if device_type == "cpu" else None
+    print(mode(profile, device_type, baselines, ROOT / "benchmarks" / "tolerances.toml", str(torch.__version__), machine))
     return 0
 
 

@@ -36,7 +36,6 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from reusebench.fixtures.networks import PaperNetworks  # noqa: E402
 from reusebench.fixtures.store import FixtureStore, build  # noqa: E402

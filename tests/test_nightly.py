@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,9 @@ def test_tolerances_are_derived_from_the_baseline_and_tonights_records(tmp_path)
     from reusebench.baseline import from_records
 
     (tmp_path / "b").mkdir()
-    baseline = write_baseline(tmp_path / "b", from_records(records(0.5, "cuda")))
+    with_nan = records(0.5, "cuda")
+    with_nan["records"].append(dict(with_nan["records"][0], scope="layer", layer="x", m_replaced=float("nan"), damage=float("nan")))
+    baseline = write_baseline(tmp_path / "b", from_records(with_nan))  # NaN kept as "nan" in the file
     tonight = tmp_path / "records.json"
     tonight.write_text(json.dumps(records(0.46, "cuda")))
     done = subprocess.run([sys.executable, "-P", str(ROOT / "scripts" / "derive_tolerances.py"), "--toml", str(baseline), str(tonight)],
@@ -76,3 +79,39 @@ def test_the_nightly_workflow_pins_torch_keeps_cache_figures_and_time_and_never_
     assert text.count("scripts/nightly.sh") == 2
     nightly = (ROOT / "scripts" / "nightly.sh").read_text()
     assert "GITHUB_STEP_SUMMARY" in nightly and "LIMIT_MINUTES" in nightly, "the run time is reported against the limit"
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# stands in for python: the nightly's mode, then the pytest command it runs
+if [ "$1" = scripts/nightly_mode.py ]; then echo "$FAKE_MODE"; exit 0; fi
+if [ "$1" = -m ] && [ "$2" = pytest ]; then echo "pytest $*" >> "$FAKE_LOG"; exit 0; fi
+if [ "$1" = -c ]; then echo results/baselines/paper.json; exit 0; fi
+if [ "$1" = scripts/derive_tolerances.py ]; then echo "[paper.cuda.seg]"; exit 0; fi
+exit 3
+"""
+
+
+def test_the_nightly_script_runs_each_mode_with_the_right_options(tmp_path):
+    """scripts/nightly.sh itself, with a stand-in python: record (per CPU model on the CPU),
+    derive (a fresh cache, then the tolerances file), compare; the time in the job summary."""
+    import os
+    import stat
+
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    calls = {}
+    for device, mode in (("cpu", "record"), ("cuda", "record"), ("cuda", "derive"), ("cpu", "compare")):
+        log, summary = tmp_path / f"{device}-{mode}.log", tmp_path / f"{device}-{mode}.md"
+        env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}", FAKE_MODE=mode, FAKE_LOG=str(log),
+                   PROFILE="paper", LIMIT_MINUTES="240", GITHUB_STEP_SUMMARY=str(summary))
+        done = subprocess.run(["bash", str(ROOT / "scripts" / "nightly.sh"), device, "-n", "2"], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        calls[device, mode] = log.read_text()
+        assert re.search(rf"nightly: paper \({mode}\) took \d+ min of the 240-minute limit; exit code 0", summary.read_text())
+    assert "--update-baseline --machine-baseline" in calls["cpu", "record"]
+    assert "--update-baseline" in calls["cuda", "record"] and "--machine-baseline" not in calls["cuda", "record"]
+    assert "--cache-dir=" in calls["cuda", "derive"] and "baseline" not in calls["cuda", "derive"]
+    assert "--compare-baseline" in calls["cpu", "compare"] and "-n 2" in calls["cpu", "compare"]

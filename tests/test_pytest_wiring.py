@@ -88,8 +88,9 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
     assert sorted(worker for worker, *_ in counts) == ["gw0", "gw1"], result.stderr[-3000:]
     # the unet targets of both seeds, their auto-encoders (other_task) and nuclei networks (other_data)
     assert [(total, cached, to_train) for _, total, cached, to_train in counts] == [("3", "0", "3")] * 2
-    assert re.search(r"\[gw\d\] reusebench: network 1/3 ready \(1/3 trained, about \d+s left\)", result.stderr)
-    assert re.search(r"\[gw\d\] reusebench: all 3 networks ready in \d+s \(3 trained, 0 loaded\)", result.stderr)
+    took = r"(\d+h \d+m|(\d+m )?\d+s)"  # 45s, 1m 05s, 2h 03m on a busy machine
+    assert re.search(rf"\[gw\d\] reusebench: network 1/3 ready \(1/3 trained, about {took} left\)", result.stderr)
+    assert re.search(rf"\[gw\d\] reusebench: all 3 networks ready in {took} \(3 trained, 0 loaded\)", result.stderr)
     records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     cases = [r for r in records["records"] if r["kind"] == "case"]
     # (BN groups x 7 donors + conv groups x 6 donors) x (none, adabn) x 2 seeds
@@ -264,6 +265,9 @@ def test_shards_cover_the_selection_once_and_keep_a_target_network_together(tmp_
         assert len(cases) == 1, f"the replacement cases of {target} stay in one shard"
     bad = inline_suite(tmp_path, "--co", "--shard", "4/3")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR and "--shard expects I/N with 1 <= I <= N" in "\n".join(bad.errlines)
+    one_target = inline_suite(tmp_path, "--co", "--arch", "unet", "--task", "seg", "-k", "replacement_case", "--shard", "1/2")
+    assert one_target.ret == pytest.ExitCode.USAGE_ERROR, "an empty shard is refused, not a run that writes nothing"
+    assert "splits into 1 group(s) of tests (one per target network); use at most 1 shards" in "\n".join(one_target.errlines + one_target.outlines)
 
 
 def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
@@ -278,7 +282,7 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
         done = run_suite(tmp_path, *narrow, "--shard", f"{i}/2", "-n", "2")
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     docs = [json.loads((shards / f"{i}-of-2" / "partial" / "records.json").read_text()) for i in (1, 2)]
-    assert all(d["records"] for d in docs) and [d["shard"] for d in docs] == [{"index": 1, "count": 2}, {"index": 2, "count": 2}]
+    assert all(d["records"] for d in docs) and [(d["shard"]["index"], d["shard"]["count"]) for d in docs] == [(1, 2), (2, 2)]
     merge = [sys.executable, "-P", "-m", "reusebench.merge"]
     done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2))], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -290,6 +294,14 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     assert alone.returncode == 0 and "shard 2 of 2 missing" in alone.stdout
     twice = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), str(shards / "1-of-2" / "partial")], capture_output=True, text=True, timeout=300)
     assert twice.returncode == 2 and "shard(s) [1] given more than once" in twice.stderr
+    assert docs[0]["shard"]["run"] == docs[1]["shard"]["run"] and docs[0]["shard"]["run"]["keyword"] == "replacement_case"
+    stale = tmp_path / "stale"  # a shard of another run (another -k) left in the folder
+    stale.mkdir()
+    other = dict(docs[1], shard=dict(docs[1]["shard"], run=dict(docs[1]["shard"]["run"], keyword="O4")))
+    (stale / "records.json").write_text(json.dumps(other))
+    mixed = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), str(stale), "--out", str(tmp_path / "mixed")],
+                           capture_output=True, text=True, timeout=300)
+    assert mixed.returncode == 2 and "the shards differ in commit and options (the run)" in mixed.stderr
 
 
 def test_shards_split_deterministically_and_evenly():
@@ -317,12 +329,14 @@ def test_timings_use_no_pytest_benchmark_internals_and_agree_with_its_statistics
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in imported if m and m.startswith("pytest_benchmark")}
-    data = [0.012, 0.010, 0.011, 0.030, 0.0105, 0.0111, 0.0098]
-    ours, theirs = timing.stats_of(data), Stats()
-    for value in data:
-        theirs.update(value)
-    for key in ("min", "max", "mean", "stddev", "median", "rounds", "total", "ops"):
-        assert ours[key] == pytest.approx(getattr(theirs, key)), key
+    for data in ([0.012, 0.010, 0.011, 0.030, 0.0105, 0.0111, 0.0098], [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0, 9.0, 5.0],
+                 [3.0, 1.0, 2.0, 7.0, 5.0], [2.0]):  # odd and even counts (two quartile methods), one round
+        ours, theirs = timing.stats_of(data), Stats()
+        for value in data:
+            theirs.update(value)
+        for key in ("min", "max", "mean", "stddev", "median", "rounds", "total", "ops", "q1", "q3", "iqr",
+                    "iqr_outliers", "stddev_outliers", "outliers", "ld15iqr", "hd15iqr"):
+            assert ours[key] == pytest.approx(getattr(theirs, key)), (data, key)
 
 
 def test_a_session_says_when_another_wrote_its_results_meanwhile(tmp_path, pytester, inline_suite):

@@ -29,8 +29,11 @@ from pathlib import Path
 
 import pytest
 
-from reusebench.plugin import fixtures, results, state  # imported with the plugin, registered by activate
-from reusebench.plugin.options import pytest_addoption, pytest_load_initial_conftests  # the hooks of every session
+import importlib
+
+# The hooks of every session. This module and options import neither torch nor the engine, so
+# that a session that does not run the suite pays nothing for the plugin being installed.
+from reusebench.plugin.options import pytest_addoption, pytest_load_initial_conftests
 
 __all__ = ["activate", "pytest_addoption", "pytest_load_initial_conftests"]
 
@@ -38,6 +41,8 @@ __all__ = ["activate", "pytest_addoption", "pytest_load_initial_conftests"]
 def activate(config: pytest.Config, suite_dir: Path) -> None:
     """Start the suite in this session (and in each xdist worker's): called by the conftest of
     the suite's benchmarks folder ``suite_dir``."""
+    # by module path (not package attributes): the modules in sys.modules are the ones each other import
+    fixtures, results, state = (importlib.import_module(f"reusebench.plugin.{name}") for name in ("fixtures", "results", "state"))
     if state.is_active(config):
         return
     state.start(config, suite_dir)

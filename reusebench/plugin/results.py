@@ -39,7 +39,7 @@ def start(config: pytest.Config) -> None:
     environment = describe(suite.device, requested)
     if suite.device.type == "cpu":
         environment["torch_threads"] = CPU_THREADS  # each worker's
-    collector = RunCollector(suite.profile, environment, audit=dataclasses.asdict(suite.audit) if suite.audit else None, shard=suite.shard)
+    collector = RunCollector(suite.profile, environment, audit=dataclasses.asdict(suite.audit) if suite.audit else None, shard=suite.shard, run=suite.run)
     config.pluginmanager.register(ResultsPlugin(config, suite, collector), "reusebench-results")
 
 

@@ -6,6 +6,7 @@ valid choices. The state lives in ``config.stash``; ``state(config)`` returns it
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class SuiteState:
     reuse_mib: float = 256  # --reuse-memory
     suite_dir: Path | None = None  # the suite's benchmarks/ folder (its conftest activated the plugin)
     shard: tuple[int, int] | None = None  # --shard I/N: (I, N)
+    run: dict | None = None  # with --shard: the commit and the options, which every shard of one run shares
     stopped: str | None = None  # why this process stopped before measuring (an audited network that did not learn)
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
@@ -111,6 +113,28 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not sep or shard is None or not 1 <= shard[0] <= shard[1]:
         raise ConfigError(f"--shard expects I/N with 1 <= I <= N (e.g. --shard 2/3), got {text!r}")
     return shard
+
+
+def _run_identity(config: pytest.Config, selection: Selection, suite_dir: Path) -> dict:
+    """What every shard of one run shares besides the profile: the commit, the selection (the
+    suite's filters, -k, -m) and the observations file. Paths, -n and output options may differ
+    from machine to machine."""
+    import dataclasses
+    import hashlib
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=suite_dir, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    observations = Path(option(config, "--observations") or suite_dir / "observations.toml")
+    return {
+        "commit": commit,
+        "selection": json.loads(json.dumps(dataclasses.asdict(selection))),
+        "keyword": config.option.keyword or "",
+        "markexpr": config.option.markexpr or "",
+        "observations": hashlib.sha256(observations.read_bytes()).hexdigest() if observations.is_file() else "",
+    }
 
 
 def _overrides(config: pytest.Config) -> dict[str, str]:
@@ -185,7 +209,8 @@ def _build_state(config: pytest.Config, worker: Worker, suite_dir: Path) -> Suit
     reuse_memory = option(config, "--reuse-memory")
     if reuse_memory < 0:
         raise ConfigError(f"--reuse-memory must be >= 0 MiB (0 turns reuse off), got {reuse_memory:g}")
-    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, reuse_memory, suite_dir, shard)
+    run = _run_identity(config, selection, suite_dir) if shard else None
+    return SuiteState(profile, device, selection, audit, worker, cache_dir, results_dir, baseline_dir, tolerances, accel, reuse_memory, suite_dir, shard, run)
 
 
 def is_active(config: pytest.Config) -> bool:

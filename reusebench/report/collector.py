@@ -26,11 +26,13 @@ from reusebench.report.render import render
 class RunCollector:
     """Gathers the records of one run (on the pytest controller) and writes them out."""
 
-    def __init__(self, profile: Profile, environment: dict, audit: dict | None = None, shard: tuple[int, int] | None = None) -> None:
+    def __init__(self, profile: Profile, environment: dict, audit: dict | None = None, shard: tuple[int, int] | None = None,
+                 run: dict | None = None) -> None:
         self.profile = profile
         self.environment = environment
         self.audit = audit  # the AuditConfig of an audit of the user's own network
         self.shard = shard  # --shard I/N: (I, N)
+        self.run = run  # with --shard: the commit and options every shard of the run shares
         self.stopped: list[str] = []  # why the run stopped before measuring (an audited network that did not learn)
         self.wall_seconds: float | None = None  # set by a merge of shards (the longest shard); else until now
         self.started = time.time()
@@ -67,7 +69,7 @@ class RunCollector:
             "records": sorted(self.records, key=lambda r: r["test"]),
             **({"audit": self.audit} if self.audit else {}),
             **({"partial": list(self.partial)} if self.partial else {}),
-            **({"shard": {"index": self.shard[0], "count": self.shard[1]}} if self.shard else {}),
+            **({"shard": {"index": self.shard[0], "count": self.shard[1], "run": self.run}} if self.shard else {}),
             **({"stopped": list(self.stopped)} if self.stopped else {}),
         }
 
