@@ -358,3 +358,39 @@ def test_a_session_says_when_another_wrote_its_results_meanwhile(tmp_path, pytes
     out = "\n".join(result.outlines)
     assert f"another session wrote {tmp_path / 'results' / 'smoke' / 'partial' / 'records.json'} while this one ran" in out
     assert json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())["records"], "this run's file came after"
+
+
+def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_overrides):
+    """Ctrl-C once tests have recorded something (issue 16, item 1): the run ends interrupted,
+    writes what it measured to its partial folder, marked interrupted, and leaves the complete
+    run's report as it was."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import _suite_args
+
+    complete = tmp_path / "results" / "smoke" / "report.md"
+    complete.parent.mkdir(parents=True)
+    complete.write_text("# the complete run's report\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
+    cmd = [sys.executable, "-P", "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, ("-p", "no:xdist"))]
+    run = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # networks trained: the tests are running now
+            line = run.stdout.readline()
+            if "networks ready in" in line or not line:
+                break
+        time.sleep(3)
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, out[-2000:]
+    assert complete.read_text() == "# the complete run's report\n"
+    partial = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
+    marker = next(line for line in partial.splitlines() if line.startswith("**PARTIAL RUN**"))
+    assert "interrupted" in marker, marker
