@@ -21,6 +21,7 @@ from reusebench.lab import Case, Need
 from reusebench.shards import split_into_shards
 from reusebench.plugin import activate
 from reusebench.plugin.options import option
+from reusebench.plugin.results import USAGE_ERROR_KEY
 from reusebench.plugin.progress import PrefetchProgress, TerminalProgress
 from reusebench.plugin.state import state
 from reusebench.protocol import FINETUNE_ARMS, RECALIBRATIONS, ConfigError, donor_applies
@@ -220,8 +221,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keys = [(item.nodeid, shard_key(item, suite.seeds)) for item in items]
         groups = len({key for _, key in keys})
         if items and groups < count:
-            raise pytest.UsageError(f"reusebench: --shard {index}/{count}: the selection splits into {groups} group(s) of tests "
-                                    f"(one per target network); use at most {groups} shards")
+            message = (f"--shard {index}/{count}: the selection splits into {groups} group(s) of tests "
+                       f"(one per target network); use at most {groups} shards")
+            if hasattr(config, "workerinput"):  # xdist collects on the workers: the controller says it and exits 4
+                config.workeroutput[USAGE_ERROR_KEY] = message
+                config.hook.pytest_deselected(items=list(items))
+                items[:] = []
+                return
+            raise pytest.UsageError(f"reusebench: {message}")
         shard_of = split_into_shards(keys, count)
         elsewhere = [item for item in items if shard_of[item.nodeid] != index]
         if elsewhere:

@@ -173,8 +173,8 @@ def trains_something(config: AuditConfig) -> bool:
 def choose_loss(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[str | None, str]:
     """The loss for a model's ``outputs`` and the data's ``targets``, when the audit names none:
     (name, why), or (None, why not). Integer class targets with two or more output channels:
-    cross_entropy; targets of 0 and 1 with one output value per target: bce; real-valued
-    targets of the output's shape: mse."""
+    cross_entropy (one-hot float targets too); targets of 0 and 1 with one output value per
+    target: bce; real-valued targets of the output's shape: mse."""
     shape, tshape = tuple(outputs.shape), tuple(targets.shape)
     integer = not torch.is_floating_point(targets)
     binary = bool(((targets == 0) | (targets == 1)).all())
@@ -184,6 +184,8 @@ def choose_loss(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[str | Non
     one_value = outputs.dim() < 2 or outputs.shape[1] == 1
     if binary and one_value and per_sample in (shape[1:], shape[2:]):
         return "bce", f"one output value (a logit) per binary target: output {shape}, targets {tshape}"
+    if not integer and binary and outputs.dim() == 2 and shape[1] >= 2 and per_sample == shape[1:] and bool((targets.sum(1) == 1).all()):
+        return "cross_entropy", f"output {shape} scores {shape[1]} classes; targets {tshape} are one-hot"
     if not integer and per_sample == shape[1:]:
         return "mse", f"real-valued targets of the output's shape {shape}"
     return None, f"output {shape} and targets {tshape} ({targets.dtype}) fit none of cross_entropy, bce, mse"

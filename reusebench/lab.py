@@ -285,7 +285,7 @@ class Lab:
             count = sum(isinstance(structure.get_submodule(name), types) for name in forward_order(structure, example))
             raise EmptyGroupError(
                 f"not applicable: none of the {count} {kind} of {spec.label} holds {case.group!r} tensors"
-                f"{' (no BatchNorm layers)' if case.group.startswith('bn.') and not count else ''}; "
+                f"{' (no BatchNorm layer is called)' if case.group.startswith('bn.') and not count else ''}; "
                 "observations and verdicts on this group do not apply"
             )
         return refs, modules, order

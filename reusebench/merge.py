@@ -72,7 +72,8 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
     partial = [f"shard {i} of {count} missing" for i in range(1, count + 1) if i not in indices]
     partial += [f"shard {d['shard']['index']}: {reason}" for d in docs for reason in d.get("partial", [])]
     # shards may run on different machines (that is what they are for): the report names them all
-    machines = sorted({d["environment"].get("cpu") or d["environment"].get("device_name", "?") for d in docs})
+    machines = sorted({(e.get("cpu") if e["device"].startswith("cpu") else e.get("device_name")) or "?"
+                       for e in (d["environment"] for d in docs)})
     environment = dict(first["environment"], workers=sum(d["environment"].get("workers", 1) for d in docs), shards=count, machines=machines)
     collector = RunCollector(_profile(first), environment, audit=first.get("audit"))
     collector.records = [r for d in docs for r in d["records"]]

@@ -13,16 +13,16 @@ mode=$(python scripts/nightly_mode.py "$profile" "$device") || exit 2
 [ "$force" = 1 ] && mode=record
 case "$mode" in
     # on the CPU, a baseline per CPU model (scripts/nightly_mode.py)
-    record) flag=--update-baseline; [ "$device" = cpu ] && flag="--update-baseline --machine-baseline" ;;
+    record) flags=(--update-baseline); [ "$device" = cpu ] && flags+=(--machine-baseline) ;;
     # the second run from an empty cache: its networks are trained anew, so the spread between
     # the two runs is the hardware's run-to-run spread (a warm cache would give zero)
-    derive) flag=--cache-dir=$(mktemp -d) ;;
-    compare) flag=--compare-baseline ;;
+    derive) flags=(--cache-dir="$(mktemp -d)") ;;
+    compare) flags=(--compare-baseline) ;;
+    *) echo "nightly: unexpected mode '$mode'" >&2; exit 2 ;;
 esac
 echo "nightly: $profile on $device: $mode"
 start=$(date +%s)
-# shellcheck disable=SC2086  # $flag holds one or two options
-python -m pytest benchmarks --dist loadgroup --reusebench-profile "$profile" --cache-prune $flag "${args[@]}"
+python -m pytest benchmarks --dist loadgroup --reusebench-profile "$profile" --cache-prune "${flags[@]}" "${args[@]}"
 status=$?
 minutes=$(( ($(date +%s) - start + 59) / 60 ))
 line="nightly: $profile ($mode) took $minutes min of the ${LIMIT_MINUTES:-?}-minute limit; exit code $status"

@@ -344,6 +344,7 @@ def test_every_audit_option_sets_an_audit_key():
         ((8, 1, 6, 6), (torch.rand(8, 6, 6) > 0.5).long(), "bce"),  # (N, H, W) integer masks
         ((8, 1), torch.randint(2, (8,)), "bce"),  # one logit per sample, labels (N,)
         ((8, 1, 6, 6), torch.rand(8, 1, 6, 6), "mse"),  # real-valued targets
+        ((8, 3), torch.eye(3)[torch.randint(3, (8,))], "cross_entropy"),  # one-hot float targets
         ((8, 3), torch.rand(8, 5), None),  # fits nothing
     ],
 )

@@ -46,6 +46,10 @@ def test_the_first_nights_record_then_derive_then_compare(tmp_path):
     tolerances.write_text(tolerances.read_text() + "\n[paper.cuda.seg]\ndamage = 0.1\n")
     assert mode("paper", "cuda", baselines, tolerances, "2.13.0") == "compare"
     assert mode("paper", "cpu", baselines, tolerances, "2.13.0") == "derive", "tolerances are per device type"
+    here = "AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, X86_64)"
+    assert mode("paper", "cpu", baselines, tolerances, "2.13.0", machine=here) == "record", "no baseline of this CPU model yet"
+    write_baseline(baselines, from_records(records(0.5)), for_machine=True)  # records() carries no CPU model: "unknown"
+    assert mode("paper", "cpu", baselines, tolerances, "2.13.0", machine="unknown") == "derive"
 
 
 def test_tolerances_are_derived_from_the_baseline_and_tonights_records(tmp_path):
@@ -97,8 +101,12 @@ def test_the_nightly_script_runs_each_mode_with_the_right_options(tmp_path):
     import os
     import stat
 
+    import shutil
+
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir()
+    (tmp_path / "scripts").mkdir()  # a copy: the script works in the folder above its own
+    shutil.copy(ROOT / "scripts" / "nightly.sh", tmp_path / "scripts" / "nightly.sh")
     fake.write_text(FAKE_PYTHON)
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     calls = {}
@@ -106,7 +114,7 @@ def test_the_nightly_script_runs_each_mode_with_the_right_options(tmp_path):
         log, summary = tmp_path / f"{device}-{mode}.log", tmp_path / f"{device}-{mode}.md"
         env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}", FAKE_MODE=mode, FAKE_LOG=str(log),
                    PROFILE="paper", LIMIT_MINUTES="240", GITHUB_STEP_SUMMARY=str(summary))
-        done = subprocess.run(["bash", str(ROOT / "scripts" / "nightly.sh"), device, "-n", "2"], env=env, cwd=tmp_path,
+        done = subprocess.run(["bash", str(tmp_path / "scripts" / "nightly.sh"), device, "-n", "2"], env=env, cwd=tmp_path,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         calls[device, mode] = log.read_text()
@@ -115,3 +123,5 @@ def test_the_nightly_script_runs_each_mode_with_the_right_options(tmp_path):
     assert "--update-baseline" in calls["cuda", "record"] and "--machine-baseline" not in calls["cuda", "record"]
     assert "--cache-dir=" in calls["cuda", "derive"] and "baseline" not in calls["cuda", "derive"]
     assert "--compare-baseline" in calls["cpu", "compare"] and "-n 2" in calls["cpu", "compare"]
+    assert (tmp_path / "tolerances-paper.toml").read_text().startswith("[paper.cuda.seg]")
+    assert not (ROOT / "tolerances-paper.toml").exists(), "nothing written into the checkout"

@@ -270,6 +270,14 @@ def test_shards_cover_the_selection_once_and_keep_a_target_network_together(tmp_
     assert "splits into 1 group(s) of tests (one per target network); use at most 1 shards" in "\n".join(one_target.errlines + one_target.outlines)
 
 
+def test_an_empty_shard_is_a_usage_error_under_xdist_too(tmp_path, run_suite):
+    """xdist collects on the workers: the controller reports their usage error and exits 4."""
+    done = run_suite(tmp_path, "--arch", "unet", "--task", "seg", "-k", "replacement_case", "--shard", "2/2", "-n", "2")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "ERROR: reusebench: --shard 2/2: the selection splits into 1 group(s) of tests" in done.stdout
+    assert "INTERNALERROR" not in done.stdout + done.stderr
+
+
 def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     """Two shards of one run (issue 16, item 10), each writing its own records, then
     `python -m reusebench.merge` building one report from them."""

@@ -155,7 +155,7 @@ class NoNorm(torch.nn.Module):
 def test_network_without_batchnorm_skips_bn_groups_with_a_reason(tmp_path, tiny, monkeypatch):
     monkeypatch.setitem(models.MODELS, "unet", NoNorm)
     lab = Lab(PaperNetworks(FixtureStore(tmp_path, tiny, torch.device("cpu")), dataset="nuclei"))
-    with pytest.raises(EmptyGroupError, match="not applicable: none of the 0 BN layers of .* holds 'bn.running' tensors \\(no BatchNorm layers\\)"):
+    with pytest.raises(EmptyGroupError, match="not applicable: none of the 0 BN layers of .* holds 'bn.running' tensors \\(no BatchNorm layer is called\\)"):
         lab.measure(Case("unet", "ae", "bn.running", "init", "nuclei"))
     assert lab.measure(Case("unet", "ae", "conv.weight", "init", "nuclei"))["restored_exactly"]
 

@@ -55,6 +55,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 
 PROCESS_KEY = "reusebench-process"  # workeroutput: what a worker used (memory, record cache)
+USAGE_ERROR_KEY = "reusebench-usage-error"  # workeroutput: a usage error found at a worker's collection
 
 
 def process_summary(suite: SuiteState) -> dict:
@@ -128,6 +129,7 @@ class ResultsPlugin:
         self.baseline_used: Path | None = None
         self.update_refused: str | None = None
         self.processes: list[dict] = []  # one summary per process that ran tests
+        self.usage_error: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
@@ -142,9 +144,14 @@ class ResultsPlugin:
         self.collector.add_fixtures(output.get(RECORD_KEY, []))
         if PROCESS_KEY in output:
             self.processes.append(output[PROCESS_KEY])
+        if output.get(USAGE_ERROR_KEY):
+            self.usage_error = output[USAGE_ERROR_KEY]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         suite = self.suite
+        if self.usage_error:  # found by the workers' collection (xdist): the run is a usage error, as without xdist
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
         if suite.lab is not None:
             self.collector.add_fixtures(suite.lab.networks.loaded_metas())
         self.processes.append(process_summary(suite))
@@ -212,6 +219,9 @@ class ResultsPlugin:
             )
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.usage_error:
+            terminalreporter.write_line(f"ERROR: reusebench: {self.usage_error}", red=True)
+            return
         if not self.written:
             return
         terminalreporter.section("reusebench")
