@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reusebench.groups import BN_TYPES, CONV_TYPES, NORM_TYPES, conv_feeding_bn, coverage, forward_order, layers, select
+from reusebench.groups import BN_TYPES, CONV_TYPES, NORM_TYPES, _traced_forward, conv_feeding_bn, coverage, forward_order, layers, select
 from reusebench.protocol import GROUPS
 
 # the module kind each group's tensors live in, and how the report names it
@@ -27,13 +27,9 @@ def called_modules(model: nn.Module, example: torch.Tensor) -> set[str]:
     """Names of the modules a forward pass on ``example`` calls (evaluation mode, no gradients)."""
     called: set[str] = set()
     handles = [module.register_forward_pre_hook(lambda m, args, name=name: called.add(name)) for name, module in model.named_modules()]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.inference_mode():
-            model(example)
+        _traced_forward(model, example)  # the same evaluation-mode pass forward_order traces
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     return called
