@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from reusebench.protocol import ConfigError
+from reusebench.protocol import DONOR_SEED_OFFSET, ConfigError
 
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 
@@ -31,7 +31,8 @@ class Profile:
     weight_decay: float  # L2 penalty, either optimiser
     val_every: int  # the validation curve's resolution (steps); recorded with every network
     patience: int  # convergence (early stopping): training ends once this many evaluations in a row ...
-    plateau_tol: float  # ... have not beaten the best validation metric by this much; `steps` is the budget
+    plateau_tol: float  # ... have not beaten the best validation metric by this much, nor by ...
+    plateau_noise: float  # ... this many standard errors of the paired difference on the validation images; `steps` is the budget
     eval_batch_size: int
     data_seed: int
     seeds: tuple[int, ...]
@@ -76,6 +77,7 @@ _RULES: dict[str, tuple[type, float | None]] = {
     "val_every": (int, 1),
     "patience": (int, 1),
     "plateau_tol": (float, 0.0),
+    "plateau_noise": (float, None),
     "eval_batch_size": (int, 1),
     "data_seed": (int, 0),
     "log_every": (int, 1),
@@ -128,6 +130,9 @@ def validate(profile: Profile, where: str) -> Profile:
         raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {profile.seeds!r}")
     if len(set(profile.seeds)) != len(profile.seeds):
         raise ConfigError(f"{where}: 'seeds' must be distinct, got {profile.seeds!r}")
+    if not all(0 <= s < DONOR_SEED_OFFSET for s in profile.seeds):  # seeds from DONOR_SEED_OFFSET up are the donor pool
+        raise ConfigError(f"{where}: 'seeds' must lie in 0..{DONOR_SEED_OFFSET - 1} (seeds {DONOR_SEED_OFFSET} + s are the "
+                          f"independent donors' pool), got {profile.seeds!r}")
     if profile.batch_size > profile.n_train:
         raise ConfigError(f"{where}: 'batch_size' {profile.batch_size} exceeds 'n_train' {profile.n_train}")
     lrs = profile.finetune_lrs

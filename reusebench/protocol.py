@@ -109,6 +109,18 @@ def other_dataset(dataset: str) -> str:
     return "nuclei" if dataset == "shapes" else "shapes"
 
 
+# The independent donors (`other_seed`, `other_task_indep`) come from a pool of networks disjoint
+# from the targets: target seed s takes the donor trained with seed DONOR_SEED_OFFSET + s. No
+# network is then both a target and a donor of a cell, so a cell's per-seed values are
+# independent draws (a cyclic "next target seed" put every network in two of them).
+DONOR_SEED_OFFSET = 100
+
+
+def donor_seed(seed: int) -> int:
+    """The seed of the independent donor of a target of ``seed`` (the donor pool)."""
+    return DONOR_SEED_OFFSET + seed
+
+
 def derived_seed(seed: int, purpose: str) -> int:
     """A seed for ``purpose`` derived from a target's ``seed`` (e.g. the ``rerandom`` donor's init)."""
     return zlib.crc32(f"{purpose}/{seed}".encode()) & 0x7FFFFFFF

@@ -12,12 +12,17 @@ from reusebench.groups import select
 from reusebench.protocol import ConfigError
 
 
-def test_every_seed_is_a_target_with_the_next_as_its_independent_donor(tiny_lab):
+def test_independent_donors_come_from_a_pool_disjoint_from_the_targets(tiny_lab):
+    """No network is both a target and a donor of a cell: each seed's value is an independent draw."""
     target = tiny_lab.target_spec("unet", "seg", seed=1)
-    assert tiny_lab.networks.donor_spec(target, "other_seed").seed == 0, "cyclic"
+    assert tiny_lab.networks.donor_spec(target, "other_seed").seed == 101
+    assert tiny_lab.networks.donor_spec(target, "other_task_indep") == FixtureSpec("unet", "ae", "shapes", 101)
     assert tiny_lab.networks.donor_spec(target, "other_task").seed == 1, "the other task shares the seed (and the init)"
-    needed = tiny_lab.networks.needed([Need("unet", "seg", donor="other_seed")])
-    assert {s.seed for s in needed} == {0, 1}
+    for donor in ("other_seed", "other_task_indep"):
+        needed = tiny_lab.networks.needed([Need("unet", "seg", donor=donor)])
+        targets = {s.seed for s in needed if s.task == "seg" and s.seed < 100}
+        donors = {s.seed for s in needed} - targets
+        assert targets == set(tiny_lab.seeds) and donors == {100 + s for s in tiny_lab.seeds}
 
 
 def test_fine_tunes_come_after_the_networks_they_start_from(tiny_lab):

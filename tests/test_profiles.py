@@ -11,15 +11,15 @@ def test_profiles_load_and_smoke_is_small():
 
 
 def test_override_parses_values():
-    p = get_profile("smoke", {"steps": "200", "lr": "0.01", "seeds": "[3, 4]"})
-    assert (p.steps, p.lr, p.seeds) == (200, 0.01, (3, 4))
+    p = get_profile("smoke", {"steps": "300", "lr": "0.01", "seeds": "[3, 4]"})
+    assert (p.steps, p.lr, p.seeds) == (300, 0.01, (3, 4))
     sgd = get_profile("smoke", {"optimizer": "sgd", "momentum": "0", "weight_decay": "0"})
     assert (sgd.optimizer, sgd.momentum, sgd.weight_decay) == ("sgd", 0.0, 0.0)  # TOML's 0 for a float field
 
 
 def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
     fields = get_profile("smoke").fixture_fields()
-    assert {"optimizer", "lr", "momentum", "weight_decay", "val_every", "patience", "plateau_tol", "steps"} <= set(fields)
+    assert {"optimizer", "lr", "momentum", "weight_decay", "val_every", "patience", "plateau_tol", "plateau_noise", "steps"} <= set(fields)
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,9 @@ def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
         ("smoke", {"weight_decay": "-1e-4"}, r"'weight_decay' must be >= 0, got -0.0001"),
         ("smoke", {"patience": "0"}, r"'patience' must be >= 1, got 0"),
         ("smoke", {"plateau_tol": "0"}, r"'plateau_tol' must be > 0.0, got 0.0"),
-        ("smoke", {"steps": "100"}, r"'val_every' x 'patience' = 25 x 4 must be below 'steps' 100"),
+        ("smoke", {"plateau_noise": "-1"}, r"'plateau_noise' must be >= 0, got -1.0"),
+        ("smoke", {"seeds": "[0, 100]"}, r"'seeds' must lie in 0..99 \(seeds 100 \+ s are the independent donors' pool\), got \(0, 100\)"),
+        ("smoke", {"steps": "100"}, r"'val_every' x 'patience' = 25 x 8 must be below 'steps' 100"),
         ("smoke", {"finetune_lrs": "[0.001, 0.01]"}, r"'finetune_lrs' \[0.001, 0.01\] must include the training 'lr' 0.003"),
         ("smoke", {"finetune_lrs": "[]"}, r"'finetune_lrs' must list distinct positive learning rates, got \(\)"),
         ("smoke", {"finetune_lrs": "[0.003, -1]"}, r"'finetune_lrs' must list distinct positive learning rates, got \(0.003, -1.0\)"),

@@ -65,7 +65,7 @@ def test_early_stopping_needs_a_monitor_and_a_sane_rule():
     model, data = _setup(10)
     with pytest.raises(ValueError, match="needs a monitor"):
         train(model, "seg", data, steps=10, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"), early_stop=EarlyStop(2, 0.01))
-    with pytest.raises(ValueError, match="patience >= 1 and tol > 0"):
+    with pytest.raises(ValueError, match="patience >= 1, tol > 0 and noise >= 0"):
         EarlyStop(0, 0.01)
 
 
@@ -117,3 +117,48 @@ def test_frozen_modules_keep_their_weights_and_statistics():
     assert all(p.requires_grad for p in model.parameters()), "requires_grad is restored after training"
     with pytest.raises(ValueError, match="every parameter is frozen"):
         train(model, "seg", data, steps=2, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"), frozen=["0", "1", "2"])
+
+
+def _per_image(means, spread=0.1, n=16):
+    """Monitor values as per-image arrays with the given means: a fixed per-image pattern (the
+    same images every evaluation) plus a per-evaluation wobble of sd ``spread`` with mean 0."""
+    pattern = torch.linspace(-0.2, 0.2, n, dtype=torch.float64)
+    out = []
+    for k, m in enumerate(means):
+        wobble = torch.randn(n, generator=torch.Generator().manual_seed(k), dtype=torch.float64) * spread
+        out.append(pattern + m + wobble - wobble.mean())
+    return out
+
+
+def test_a_gain_inside_the_validation_noise_does_not_count():
+    """Gains of 0.015 a step (0.045 in all) against a paired standard error of about 0.035: with
+    noise 2 they are a plateau, and the first trained evaluation is kept; without the noise
+    term every one counts."""
+    model, data = _setup(100)
+    values = _per_image([0.0, 0.5, 0.515, 0.53, 0.545] + [0.545] * 20)
+    monitor, _ = _scripted(values)
+    log = train(model, "seg", data, steps=100, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01, noise=2.0))
+    assert (log["best_step"], log["stopped_at"]) == (5, 20)
+    monitor, _ = _scripted(values)
+    log = train(_setup(100)[0], "seg", data, steps=100, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01))
+    assert (log["best_step"], log["stopped_at"]) == (20, 35)
+
+
+def test_the_look_ahead_reports_what_twice_the_patience_would_keep_and_keeps_the_rules_state():
+    model, data = _setup(200)
+    # best 0.5 at step 10; the rule (patience 3) stops at 25; twice the patience would find 0.7 at step 40
+    monitor, seen = _scripted([0.0, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.7] + [0.7] * 40)
+    log = train(model, "seg", data, steps=200, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01, check=True))
+    assert (log["converged"], log["stopped_at"], log["best_step"], log["steps_run"]) == (True, 25, 10, 40)
+    check = log["patience_check"]
+    assert (check["patience"], check["improved"], check["step"], check["complete"]) == (6, True, 40, True)
+    assert math.isclose(check["gain"], 0.2)
+    assert all(torch.equal(v, seen[2][k]) for k, v in model.state_dict().items()), "the rule's state, not the look-ahead's"
+    # a plateau that lasts: the look-ahead sees its 3 more evaluations and finds nothing
+    monitor, _ = _scripted([0.0, 0.3, 0.5] + [0.5] * 40)
+    log = train(_setup(200)[0], "seg", data, steps=200, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
+                monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01, check=True))
+    assert (log["stopped_at"], log["steps_run"], log["patience_check"]["improved"], log["patience_check"]["complete"]) == (25, 40, False, True)
