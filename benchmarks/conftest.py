@@ -260,8 +260,8 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
 def judge(record):
     """Judge a claim over the seeds' (value, evidence), record the verdict, raise if it fails."""
 
-    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]], image_means=None, note: str = "") -> None:
-        verdict = case.observation.judge(per_seed, image_means, case.family_size, note)
+    def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]], image_values=None, note: str = "", **how) -> None:
+        verdict = case.observation.judge(per_seed, image_values, case.family_size, note, **how)
         record("claim", {"arch": case.arch, "task": case.task, "case": case.case, "expected": case.expected,
                          "tier": case.tier, **verdict.record()})
         try:

@@ -26,4 +26,4 @@ def test_observation(claim_case, lab, judge):
             parts.append(images)
     except EmptyGroupError as exc:
         pytest.skip(str(exc))
-    judge(c, per_seed, claim.image_means(parts))
+    judge(c, per_seed, claim.image_values(parts), n_images=len(next(iter(parts[0].values()))[0]))

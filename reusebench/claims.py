@@ -114,30 +114,33 @@ class Observation:
         return self.judge({None: (self.value_of(damages), parts)})
 
     def judge(
-        self, per_seed: dict[int | None, tuple[float, str]], image_means: np.ndarray | None = None, family_size: int = 1,
-        note: str = "",
+        self, per_seed: dict[int | None, tuple[float, str]], image_values: np.ndarray | None = None, family_size: int = 1,
+        note: str = "", *, n_images: int | None = None, noise: str | None = None,
     ) -> "Verdict":
         """The verdict over seeds, from each seed's (value, evidence): the mean and its interval,
-        simultaneous over a family of ``family_size`` cells; ``image_means`` as in
-        ``stats.interval`` (None: the value has no per-image parts); ``note``: what the evidence
-        says beside the numbers (e.g. the design's power)."""
+        simultaneous over a family of ``family_size`` cells; ``image_values`` and ``n_images`` as
+        in ``stats.interval`` (None: the value has no per-image parts); ``note``: what the evidence
+        says beside the numbers (e.g. the design's power); ``noise``: which sources of noise the
+        interval carries, in words (default: seeds, and test images when ``image_values`` is given)."""
         if not per_seed:
             raise ValueError(f"{self.id}: nothing to judge")
         values = [v for v, _ in per_seed.values()]
-        iv = stats.interval(values, image_means, level=stats.cell_level(family_size))
+        iv = stats.interval(values, image_values, level=stats.cell_level(family_size), n_images=n_images)
         seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
-        return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size, note)
+        if noise is None:
+            noise = "seeds and test images (paired bootstrap)" if image_values is not None else "seeds"
+        return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size, note, noise)
 
-    def image_means(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
-        """The seed-mean value under each resample of the test images (shared by the seeds):
-        ``per_seed_parts``: per seed, per term, the per-image metric of (T, T', T0)."""
+    def image_values(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
+        """Each seed's value under each resample of the test images (seeds x resamples; one
+        resample shared by all seeds, as the measurement is): ``per_seed_parts``: per seed, per
+        term, the per-image metric of (T, T', floor)."""
         n_images = len(next(iter(per_seed_parts[0].values()))[0])
         idx = stats.resample_indices(n_images)
-        per_seed = [
+        return np.array([
             sum(coef * stats.damage_resamples(*parts[term], idx) for term, coef in self.terms.items())
             for parts in per_seed_parts
-        ]
-        return np.mean(per_seed, axis=0)
+        ])
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,7 @@ class Verdict:
     outcome: str  # stats.HOLDS, FAILS, INCONCLUSIVE or UNDEFINED
     family_size: int = 1
     note: str = ""
+    noise: str = "seeds"  # the sources of noise the interval carries
 
     @property
     def value(self) -> float:
@@ -176,8 +180,9 @@ class Verdict:
         iv = self.interval
         if iv.n_seeds == 1 and not iv.se_images:
             return "one value: no interval (one seed, no per-image parts)"
-        images = "seeds and test images" if iv.se_images else "seeds"
-        return f"mean of {iv.n_seeds} seed{'s' * (iv.n_seeds != 1)}, {100 * iv.level:.2f}% interval over {images} ({self.family_size} cells)"
+        df = "" if not math.isfinite(iv.df) else f", df {iv.df:.0f}"
+        return (f"mean of {iv.n_seeds} seed{'s' * (iv.n_seeds != 1)}, {100 * iv.level:.2f}% interval over {self.noise}{df} "
+                f"({self.family_size} cells)")
 
     @property
     def evidence(self) -> str:
@@ -210,6 +215,7 @@ class Verdict:
             "outcome": self.outcome,
             "family_size": self.family_size,
             "statistic": self.statistic,
+            "noise": self.noise,
             "per_seed": [{"seed": s.seed, "value": s.value, "holds": s.holds, "evidence": s.evidence} for s in self.per_seed],
             "mean": self.value,
             "worst": (min if o.op == ">=" else max)(s.value for s in self.per_seed),  # the old rule's value, for comparison
