@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reusebench.claims import AUDIT_EXPECTATION, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
+from reusebench.claims import AUDIT_EXPECTATION, NOT_CALIBRATED, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
+from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE
 from reusebench.fixtures.audit import NetworkDidNotLearn
 from reusebench.lab import Case, Need
 from reusebench.shards import split_into_shards
@@ -43,8 +44,8 @@ class ClaimCase:
     arch: str
     task: str
     case: str
-    expected: str  # "holds" or "fails", from observations.toml
-    family_size: int = 1  # the observation's distinct cells in this selection (the interval is simultaneous over them)
+    expected: str  # the calibrated status (holds, does not hold, inconclusive, not calibrated), from observations.toml
+    family_size: int = 1  # the observation's distinct cells of this tier in the whole battery (the interval is simultaneous over them)
     tier: str = "evidence"  # or "machinery": holds by construction; guards the code, is no evidence about the paper
 
     def needs(self, seeds: tuple[int, ...]) -> list[Need]:
@@ -86,42 +87,60 @@ def _target_group(arch: str, task: str) -> pytest.MarkDecorator:
     return pytest.mark.xdist_group(f"{arch}-{task}")
 
 
+def claim_cells(book, profile: str, battery, ids: list[str], audit: bool) -> list[tuple]:
+    """Every distinct cell (observation, arch, task, case) of the claims ``ids`` over ``battery``."""
+    cells = []
+    for oid in ids:
+        obs = book.observations.get(oid)
+        groups = {t.partition("@")[0] for t in obs.terms} if obs else set()
+        if obs is None or not groups <= set(battery.groups) or audit and obs.axis != "donor":
+            continue
+        if audit:  # the audit's own donors: those the claim takes, and the user's pre-trained model
+            cases = [d for d in battery.donors if (d in obs.cases or d == "pretrained") and all(donor_applies(d, g) for g in groups)]
+        else:
+            cases = obs.distinct_cases  # one cell for cases that are the same tensors or training path
+        for arch in battery.archs:
+            for task in battery.tasks:
+                for case in cases:
+                    if audit or book.applies(oid, profile, arch, task, case):
+                        cells.append((obs, arch, task, case))
+    return cells
+
+
+def family_sizes(book, profile: str, battery, audit: bool) -> Counter:
+    """Each observation's distinct cells per tier in the profile's whole battery (an audit: the
+    whole audit): the Bonferroni family a cell's level is set by, the same whatever was selected."""
+    ids = list(book.observations)
+    return Counter((obs.id, obs.tier(case, task)) for obs, arch, task, case in claim_cells(book, profile, battery, ids, audit))
+
+
 def claim_params(config: pytest.Config, ids: list[str]) -> list:
-    """pytest params for the claims ``ids`` over the selection, with their expected failures as
-    strict xfails (non-strict off the calibrated configuration)."""
+    """pytest params for the claims ``ids`` over the selection, each with its calibrated status:
+    "does not hold" a strict xfail (non-strict off the calibrated configuration); the family size
+    from the whole battery."""
     suite = state(config)
     sel, book, profile = suite.selection, suite.observations, suite.profile.name  # --arch/--task/--donor/--param-group/--dataset
     calibrated = book.calibrated_for(option(config, "--set"), sel.dataset, suite.device.type)
     audit = suite.audit is not None
-    cells = []  # (observation, arch, task, case, marks, tier)
-    for oid in ids:
-        obs = book.observations.get(oid)
-        groups = {t.partition("@")[0] for t in obs.terms} if obs else set()
-        if obs is None or not groups <= set(sel.groups) or audit and obs.axis != "donor":
+    family = family_sizes(book, profile, suite.battery, audit)
+    params = []
+    for obs, arch, task, case in claim_cells(book, profile, suite.battery, ids, audit):
+        groups = {t.partition("@")[0] for t in obs.terms}
+        selected = (arch in sel.archs and task in sel.tasks and groups <= set(sel.groups)
+                    and (obs.axis != "donor" or not set(obs.members(case)).isdisjoint(sel.donors)))  # --donor init selects defaults (= init = rerandom)
+        if not selected:
             continue
-        if audit:  # the audit's own donors: those the claim takes, and the user's pre-trained model
-            cases = [d for d in sel.donors if (d in obs.cases or d == "pretrained") and all(donor_applies(d, g) for g in groups)]
-        else:
-            cases = obs.distinct_cases  # one cell for cases that are the same tensors or training path
-        for arch in sel.archs:
-            for task in sel.tasks:
-                for case in cases:
-                    selected = not set(obs.members(case)).isdisjoint(sel.donors)  # --donor init selects defaults (= init = rerandom)
-                    if obs.axis == "donor" and not selected or not book.applies(oid, profile, arch, task, case):
-                        continue
-                    marks = [pytest.mark.observation(oid), _target_group(arch, task)]
-                    # an audit has no expectations for your network: `judge` reads each outcome out
-                    xf = None if audit else book.expected_failure(oid, profile, arch, task, case)
-                    if xf is not None:
-                        reason = xf.reason if calibrated else f"not strict: measured on {book.calibration}, not this setup; {xf.reason}"
-                        marks.append(pytest.mark.xfail(strict=calibrated, raises=ClaimNotReproduced, reason=reason))
-                    expected = AUDIT_EXPECTATION if audit else "holds" if xf is None else "fails"
-                    cells.append((obs, arch, task, case, expected, marks, obs.tier(case)))
-    family = Counter((obs.id, tier) for obs, *_, tier in cells)
-    return [
-        pytest.param(ClaimCase(obs, arch, task, case, expected, family[obs.id, tier], tier), marks=marks, id=f"{obs.id}-{arch}-{task}-{case}")
-        for obs, arch, task, case, expected, marks, tier in cells
-    ]
+        tier = obs.tier(case, task)
+        marks = [pytest.mark.observation(oid := obs.id), _target_group(arch, task)]
+        # an audit has no expectations for your network: `judge` reads each outcome out
+        expected = AUDIT_EXPECTATION if audit else book.expected_status(oid, profile, arch, task, case)
+        if expected == FAILS:
+            reason = book.expectation(oid, profile, arch, task, case).reason
+            reason = reason if calibrated else f"not strict: measured on {book.calibration}, not this setup; {reason}"
+            marks.append(pytest.mark.xfail(strict=calibrated, raises=ClaimNotReproduced, reason=reason))
+        params.append(pytest.param(ClaimCase(obs, arch, task, case, expected, family[oid, tier], tier), marks=marks,
+                                   id=f"{oid}-{arch}-{task}-{case}"))
+    return params
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -264,14 +283,18 @@ def judge(record):
         verdict = case.observation.judge(per_seed, image_values, case.family_size, note, **how)
         record("claim", {"arch": case.arch, "task": case.task, "case": case.case, "expected": case.expected,
                          "tier": case.tier, **verdict.record()})
+        expected = case.expected
         try:
             verdict.check()
         except ClaimInconclusive as exc:  # neither a pass nor hidden: a skip with the numbers, counted in the summary
-            pytest.skip(f"inconclusive: {exc}")
+            moved = f" (moved from {expected}: reported, not a failure)" if expected in (HOLDS, FAILS) else ""
+            pytest.skip(f"inconclusive{moved}: {exc}")
         except (ClaimNotReproduced, ClaimUndefined) as exc:
-            if case.expected != AUDIT_EXPECTATION:
-                raise
-            # your network has no expected status: holds passes, the rest is a finding, said as such
-            pytest.skip(f"{'does not hold' if isinstance(exc, ClaimNotReproduced) else 'undefined'} for this network: {exc}")
+            if expected == AUDIT_EXPECTATION:  # your network has no expected status: holds passes, the rest is a finding
+                pytest.skip(f"{'does not hold' if isinstance(exc, ClaimNotReproduced) else 'undefined'} for this network: {exc}")
+            if isinstance(exc, ClaimNotReproduced) and expected in (INCONCLUSIVE, NOT_CALIBRATED):
+                # decided where the calibration could not decide: a move, reported, never a failure
+                pytest.xfail(f"does not hold (moved from {expected}: reported, not a failure): {exc}")
+            raise
 
     return judge

@@ -36,4 +36,4 @@ def test_m1_bias_feeding_bn(claim_case, lab, judge):
             a, b = statistics.median(r["drift"] for r in fed), statistics.median(r["drift"] for r in free)
             evidence = f"median bias drift {a:.1e} (feeding BN) vs {b:.1e} (others)"
         per_seed[seed] = (a / b, evidence)
-    judge(c, per_seed)
+    judge(c, per_seed, noise="seeds (gradients on a training batch and weight drift: no test images)")

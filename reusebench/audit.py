@@ -344,6 +344,11 @@ def check_runs(config: AuditConfig, model: nn.Module) -> None:
         raise ConfigError(f"metric {config.metric!r} fails on the model's outputs {tuple(outputs.shape)} and targets {tuple(train_y[:2].shape)}: {exc}") from None
 
 
+def available_donors(config: AuditConfig) -> tuple[str, ...]:
+    """The donors an audit has: the synthetic ones, and its pre-trained model when it names one."""
+    return tuple(d for d in AUDIT_DONORS if d != "pretrained" or config.has_donor)
+
+
 def selection(config: AuditConfig, *, donors: str = "", groups: str = "") -> Selection:
     """What an audit covers: its one network, the donors it has and the groups its modules hold,
     narrowed by ``--donor`` / ``--param-group`` (comma-separated; empty: all). Checks that it runs."""
@@ -351,7 +356,7 @@ def selection(config: AuditConfig, *, donors: str = "", groups: str = "") -> Sel
     check_runs(config, model)
     if not any(group_size(model, g)[0] for g in GROUPS):
         raise ConfigError(f"model {config.model!r} holds no conv or normalisation layer: nothing to audit")
-    available = tuple(d for d in AUDIT_DONORS if d != "pretrained" or config.has_donor)
+    available = available_donors(config)
     return Selection(
         archs=(config.name,),
         tasks=("audit",),

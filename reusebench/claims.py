@@ -83,6 +83,7 @@ class Observation:
     same: tuple[tuple[str, ...], ...] = ()  # cases that are one cell: the same tensors or training path; the first names it
     machinery: tuple[str, ...] = ()  # cases that hold by construction: checks of the code, not evidence about the paper
     ablation: tuple[str, ...] = ()  # cases of an earlier or weaker design, kept for comparison: not the claim's evidence
+    machinery_tasks: tuple[str, ...] = ()  # tasks where every case holds by construction (O4r on the segmenters)
 
     def members(self, case: str) -> tuple[str, ...]:
         """The cases one cell stands for: itself and those merged into it."""
@@ -94,8 +95,10 @@ class Observation:
         merged = {case for group in self.same for case in group[1:]}
         return tuple(c for c in self.cases if c not in merged)
 
-    def tier(self, case: str) -> str:
-        return "machinery" if case in self.machinery else "ablation" if case in self.ablation else "evidence"
+    def tier(self, case: str, task: str | None = None) -> str:
+        if case in self.machinery or task in self.machinery_tasks:
+            return "machinery"
+        return "ablation" if case in self.ablation else "evidence"
 
     def label(self, case: str) -> str:
         """A cell's name that says what it stands for: ``defaults (= init = rerandom)``."""
@@ -229,26 +232,49 @@ class Verdict:
         }
 
 
+NOT_CALIBRATED = "not calibrated"  # a cell with no calibrated status: any outcome is reported, none fails
+STATUSES = (stats.HOLDS, stats.FAILS, stats.INCONCLUSIVE)
+
+
 @dataclass(frozen=True)
-class ExpectedFailure:
+class Expectation:
+    """A cell's calibrated status (``[[expected]]`` in observations.toml): what a calibration run
+    of ``profile`` measured, with its numbers in ``reason``."""
+
     observation: str
     profile: str
     arch: str
     task: str
     case: str
+    status: str  # holds, does not hold, inconclusive
     reason: str
 
     def matches(self, observation: str, profile: str, arch: str, task: str, case: str) -> bool:
         return (self.observation, self.profile, self.arch, self.task, self.case) == (observation, profile, arch, task, case)
 
 
+def is_contradiction(expected: str, outcome: str) -> bool:
+    """The one outcome that fails a run against a calibrated status: holds <-> does not hold.
+    A move into or out of inconclusive (another CPU model, torch build or GPU trains slightly
+    different networks) is reported, never failed."""
+    return {expected, outcome} == {stats.HOLDS, stats.FAILS}
+
+
+def move(expected: str, outcome: str) -> str | None:
+    """``"inconclusive -> holds"`` when a calibrated cell moved into or out of inconclusive; None otherwise."""
+    if expected in STATUSES and outcome in STATUSES and expected != outcome and not is_contradiction(expected, outcome):
+        return f"{expected} -> {outcome}"
+    return None
+
+
 @dataclass(frozen=True)
 class ObservationBook:
     observations: dict[str, Observation]
-    expected_failures: tuple[ExpectedFailure, ...] = field(default=())
-    # Where the expected failures were measured: the named profile with exactly these --set
-    # overrides, this target dataset and device type. Elsewhere they are not strict.
+    expected: tuple[Expectation, ...] = field(default=())
+    # Where the statuses were measured: the named profile with exactly these --set overrides,
+    # this target dataset and device type. Elsewhere a "does not hold" is not strict.
     calibration: dict = field(default_factory=lambda: {"dataset": "shapes", "device": "cpu", "overrides": []})
+    calibrated_on: dict = field(default_factory=dict)  # profile -> {"machine", "torch", "date"} of its calibration run
 
     def calibrated_for(self, overrides: list[str], dataset: str, device_type: str) -> bool:
         normal = sorted(o.replace(" ", "") for o in overrides)
@@ -258,16 +284,25 @@ class ObservationBook:
             and device_type == self.calibration["device"]
         )
 
-    def expected_failure(self, observation: str, profile: str, arch: str, task: str, case: str) -> ExpectedFailure | None:
-        for xf in self.expected_failures:
-            if xf.matches(observation, profile, arch, task, case):
-                return xf
+    def expectation(self, observation: str, profile: str, arch: str, task: str, case: str) -> Expectation | None:
+        for e in self.expected:
+            if e.matches(observation, profile, arch, task, case):
+                return e
         return None
 
+    def expected_status(self, observation: str, profile: str, arch: str, task: str, case: str) -> str:
+        """holds / does not hold / inconclusive as calibrated, or ``NOT_CALIBRATED``. A machinery
+        cell is expected to hold wherever the code is right, calibrated or not."""
+        obs = self.observations[observation]
+        if obs.tier(case, task) == "machinery":
+            return stats.HOLDS
+        e = self.expectation(observation, profile, arch, task, case)
+        return e.status if e else NOT_CALIBRATED
+
     def applies(self, observation: str, profile: str, arch: str, task: str, case: str) -> bool:
-        """Whether the claim's ``given`` claim is expected to hold here (always, without one)."""
+        """Whether the claim's ``given`` claim is not calibrated as "does not hold" here (always, without one)."""
         given = self.observations[observation].given
-        return given is None or self.expected_failure(given, profile, arch, task, case) is None
+        return given is None or self.expected_status(given, profile, arch, task, case) != stats.FAILS
 
 
 def load_observations(path: Path) -> ObservationBook:
@@ -284,25 +319,36 @@ def load_observations(path: Path) -> ObservationBook:
     for oid, o in observations.items():
         if o.given is not None:
             check_choice("claim", o.given, observations, f"{where} [observation.{oid}] given")
-    failures = []
-    for i, table in enumerate(raw.get("expected_failure", [])):
-        here = f"{where} [[expected_failure]] #{i + 1}"
+    if "expected_failure" in raw:
+        raise ConfigError(f"{where}: [[expected_failure]] entries were replaced by [[expected]] with a status "
+                          f"({', '.join(STATUSES)}); regenerate them with scripts/expected_failures.py --write")
+    expected, seen = [], set()
+    for i, table in enumerate(raw.get("expected", [])):
+        here = f"{where} [[expected]] #{i + 1}"
         try:
-            xf = ExpectedFailure(**{k: table[k] for k in ("observation", "profile", "arch", "task", "case", "reason")})
+            e = Expectation(**{k: table[k] for k in ("observation", "profile", "arch", "task", "case", "status")}, reason=str(table.get("reason", "")))
         except KeyError as exc:
             raise ConfigError(f"{here}: missing field {exc.args[0]!r}") from None
-        check_choice("observation", xf.observation, observations, here)
-        check_choice("architecture", xf.arch, ARCHITECTURES, here)
-        check_choice("task", xf.task, TASKS, here)
-        check_choice("case", xf.case, observations[xf.observation].distinct_cases, here)
-        failures.append(xf)
+        check_choice("observation", e.observation, observations, here)
+        check_choice("architecture", e.arch, ARCHITECTURES, here)
+        check_choice("task", e.task, TASKS, here)
+        check_choice("case", e.case, observations[e.observation].distinct_cases, here)
+        check_choice("status", e.status, STATUSES, here)
+        key = (e.observation, e.profile, e.arch, e.task, e.case)
+        if key in seen:
+            raise ConfigError(f"{here}: {'/'.join(key)} has a status already")
+        seen.add(key)
+        expected.append(e)
+    calibrated_on = raw.get("calibrated", {})
+    if not isinstance(calibrated_on, dict) or not all(isinstance(v, dict) for v in calibrated_on.values()):
+        raise ConfigError(f"{where} [calibrated]: needs one table per profile ([calibrated.smoke] machine = ..., torch = ..., date = ...)")
     calibration = {"overrides": [], **raw.get("calibration", {"dataset": "shapes", "device": "cpu"})}
     if set(calibration) != {"dataset", "device", "overrides"} or not isinstance(calibration["overrides"], list):
         raise ConfigError(
             f"{where} [calibration]: needs 'dataset', 'device' and optionally 'overrides' (a list of "
             f"FIELD=VALUE), got {sorted(calibration)}"
         )
-    return ObservationBook(observations, tuple(failures), dict(calibration))
+    return ObservationBook(observations, tuple(expected), dict(calibration), dict(calibrated_on))
 
 
 def _observation(oid: str, table: dict, here: str) -> Observation:
@@ -351,8 +397,14 @@ def _observation(oid: str, table: dict, here: str) -> Observation:
         raise ConfigError(f"{here}: 'ablation' must be a list of cases, none of them 'machinery', got {ablation!r}")
     for case in ablation:
         check_choice(f"case of 'ablation' ({axis})", case, cases, here)
+    machinery_tasks = table.get("machinery_tasks", [])
+    if not isinstance(machinery_tasks, list):
+        raise ConfigError(f"{here}: 'machinery_tasks' must be a list of tasks, got {machinery_tasks!r}")
+    for task in machinery_tasks:
+        check_choice("task of 'machinery_tasks'", task, TASKS, here)
     return Observation(
         oid, statement, {t: float(c) for t, c in terms.items()}, op, float(threshold), cases, why,
         axis=axis, given=table.get("given"), unit=str(table.get("unit", "damage")),
         same=tuple(tuple(g) for g in same), machinery=tuple(machinery), ablation=tuple(ablation),
+        machinery_tasks=tuple(machinery_tasks),
     )

@@ -58,7 +58,8 @@ def _finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | N
     full = lab.fixture(target)
     base = lab.reference_metrics(target)
     metric = networks.metric_name(task)
-    m_test = lab.evaluate(tuned.model, task, target.dataset)[metric]
+    tested = lab.networks.evaluate_per_image(tuned.model, task, target.dataset)[metric]
+    m_test = float(tested.mean())
     gain = base["trained"][metric] - base["floor"][metric]  # the damage scale's floor (reusebench.metrics.damage)
     control = None
     if arm != "scratch":  # a fixed lr (the ablation arms: the training lr) against scratch at that lr
@@ -94,6 +95,9 @@ def _finetune(lab: Lab, arch: str, task: str, seed: int, arm: str, lr: float | N
         "scratch_m_test": None if control is None else control["m_test"],
         "advantage": None if control is None else (m_test - control["m_test"]) / gain,
         "advantage_area": None if control is None else curve_advantage(curve, control["curve"]) / gain,
+        # the test images one by one (the same for every seed), for R1's paired bootstrap over them
+        "per_image": {"arm": [float(v) for v in tested], "scratch": None if control is None else control["per_image"]["arm"],
+                      "target": [float(v) for v in base["per_image"][0][metric]], "floor": [float(v) for v in base["per_image_floor"][metric]]},
         "rmse_layers": rows,
         "median_ratio": statistics.median(r["ratio"] for r in rows),
     }

@@ -165,6 +165,33 @@ def damage_resamples(target: np.ndarray, replaced: np.ndarray, init: np.ndarray,
         return np.where(t - z > 0, (t - r) / (t - z), np.nan)
 
 
+def advantage_resamples(arm: np.ndarray, scratch: np.ndarray, target: np.ndarray, floor: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """R1's advantage (m(arm) - m(scratch)) / (m(T) - floor) on each resample of the test images
+    (the same images for all four; NaN where the trained network is no better than the floor)."""
+    a, s, t, f = (np.asarray(x, float)[idx].mean(1) for x in (arm, scratch, target, floor))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t - f > 0, (a - s) / (t - f), np.nan)
+
+
+def rank_correlation_resamples(distances: np.ndarray, layer_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                               idx: np.ndarray, layer_idx: np.ndarray) -> np.ndarray:
+    """C1's Spearman rho between per-layer ``distances`` and per-layer damages, on each resample:
+    the test images (``idx``, resamples x images) and the layers (``layer_idx``, resamples x
+    layers; a pairs bootstrap: a layer drawn twice counts twice, ties ranked by their average).
+    ``layer_parts``: per layer, the per-image metric of (T, T', floor). NaN where undefined."""
+    from scipy.stats import rankdata
+
+    damages = np.stack([damage_resamples(*parts, idx) for parts in layer_parts], axis=1)  # resamples x layers
+    rows = np.arange(len(idx))[:, None]
+    x = rankdata(np.asarray(distances, float)[layer_idx], axis=1)
+    y = rankdata(damages[rows, layer_idx], axis=1)
+    x -= x.mean(1, keepdims=True)
+    y -= y.mean(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = (x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1))
+    return np.where(np.isfinite(damages).all(1), rho, np.nan)
+
+
 def rank_claim_power(
     n_layers: int, n_seeds: int, true_rho: float, threshold: float, *, level: float, op: str = ">=", reps: int = 4000, seed: int = 0
 ) -> dict[str, float]:

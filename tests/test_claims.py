@@ -59,9 +59,18 @@ why = "w"
         (BASE.replace("[observation.X]", "[observation.X"), r"cannot read the observations file"),
         (BASE + '[calibration]\ndataset = "shapes"\n', r"\[calibration\]: needs 'dataset', 'device' and optionally 'overrides'"),
         (
-            BASE + '[[expected_failure]]\nobservation="X"\nprofile="smoke"\narch="vgg"\ntask="seg"\ncase="init"\nreason="r"\n',
+            BASE + '[[expected]]\nobservation="X"\nprofile="smoke"\narch="vgg"\ntask="seg"\ncase="init"\nstatus="holds"\nreason="r"\n',
             r"unknown architecture 'vgg'",
         ),
+        (
+            BASE + '[[expected]]\nobservation="X"\nprofile="smoke"\narch="unet"\ntask="seg"\ncase="init"\nstatus="fails"\n',
+            r"unknown status 'fails'.*valid choices: holds, does not hold, inconclusive",
+        ),
+        (
+            BASE + '[[expected_failure]]\nobservation="X"\nprofile="smoke"\narch="unet"\ntask="seg"\ncase="init"\nreason="r"\n',
+            r"\[\[expected_failure\]\] entries were replaced by \[\[expected\]\] with a status",
+        ),
+        (BASE + 'machinery_tasks = ["cls"]\n', r"unknown task of 'machinery_tasks' 'cls'"),
     ],
 )
 def test_bad_observations_file_names_the_value_and_choices(tmp_path, text, message):
@@ -117,7 +126,7 @@ def test_an_ablation_case_must_be_a_case_and_not_machinery(tmp_path):
 
 
 def test_an_expected_failure_on_a_merged_case_is_refused(tmp_path):
-    text = REAL.read_text() + '[[expected_failure]]\nobservation="O2"\nprofile="smoke"\narch="unet"\ntask="seg"\ncase="init"\nreason="r"\n'
+    text = REAL.read_text() + '[[expected]]\nobservation="O2"\nprofile="smoke"\narch="unet"\ntask="seg"\ncase="init"\nstatus="holds"\nreason="r"\n'
     path = tmp_path / "observations.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match="unknown case 'init'.*valid choices: other_task, .*defaults"):
@@ -127,3 +136,22 @@ def test_an_expected_failure_on_a_merged_case_is_refused(tmp_path):
 def test_selecting_a_merged_donor_selects_its_cell():
     o2 = load_observations(REAL).observations["O2"]
     assert o2.members("defaults") == ("defaults", "init", "rerandom") and o2.members("other_seed") == ("other_seed",)
+
+
+def test_only_a_contradiction_of_the_calibrated_status_fails():
+    from reusebench.claims import NOT_CALIBRATED, is_contradiction, move
+
+    assert is_contradiction("holds", "does not hold") and is_contradiction("does not hold", "holds")
+    for expected, now in [("inconclusive", "holds"), ("inconclusive", "does not hold"), ("holds", "inconclusive"),
+                          ("does not hold", "inconclusive"), (NOT_CALIBRATED, "does not hold"), ("holds", "holds")]:
+        assert not is_contradiction(expected, now), (expected, now)
+    assert move("holds", "inconclusive") == "holds -> inconclusive" and move("holds", "holds") is None
+    assert move(NOT_CALIBRATED, "holds") is None, "an uncalibrated cell has nothing to move from"
+
+
+def test_statuses_per_cell_machinery_and_uncalibrated_cells():
+    book = load_observations(REAL)
+    o4r = book.observations["O4r"]
+    assert o4r.tier("other_task", "seg") == "machinery" and o4r.tier("other_task", "ae") == "evidence"
+    assert book.expected_status("O4r", "smoke", "unet", "seg", "other_task") == "holds", "machinery: holds by construction"
+    assert book.expected_status("O3", "no-such-profile", "unet", "seg", "init") == "not calibrated"

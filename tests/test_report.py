@@ -175,10 +175,12 @@ def test_full_report_has_every_section_in_order_and_a_working_contents(written):
     # claims rows sit in their family's section, above its data
     reasons = text[text.index("## Reasons"):text.index("## Criterion (C1)")]
     assert reasons.index("| R1 ") < reasons.index("### R1") and "| R2 " in reasons and "| C1 " not in reasons
-    assert "0.200 / 0.700 ✗" in reasons and "inconclusive (expected to hold)" in reasons
-    assert "| R2 | statement of R2 | 1 | 0 | 0 | 1 | none |" in re.sub(r" +", " ", text)
+    assert "0.200 / 0.700 ✗" in reasons and "inconclusive (moved: holds -> inconclusive)" in reasons
+    assert "| R2 | statement of R2 | 1 | 0 | 0 | 1 | 1 | none |" in re.sub(r" +", " ", text)
     assert "Ablation cells (an earlier design, kept for comparison; not counted above), holds / does not hold / inconclusive: R1 0 / 0 / 1 of 1." in text
-    assert "| O3 | statement of O3 | 2 | 2 | 0 | 0 | unet/seg/rerandom (flip!) |" in re.sub(r" +", " ", text)
+    assert "| O3 | statement of O3 | 2 | 2 | 0 | 0 | 0 | unet/seg/rerandom (flip! calibrated: does not hold) |" in re.sub(r" +", " ", text)
+    moved = next(line for line in text.splitlines() if line.startswith("Moved against the calibration (reported, not a failure): "))
+    assert "R2/unet/seg/other_task holds -> inconclusive" in moved
     assert "Machinery checks (true by construction; they guard the code and are not counted above): 1/1 hold." in text
 
 
@@ -293,7 +295,8 @@ def test_summary_lines_and_history_use_the_case():
     assert "  R2: holds 0, does not hold 0, inconclusive 1 of 1; inconclusive: unet/seg/other_task" in lines
     assert "  O4: holds 0, does not hold 1, inconclusive 0 of 1" in lines
     assert any(line.startswith("  machinery checks") and "1/1 hold" in line for line in lines)
-    assert any("differ from observations.toml" in line for line in lines)
+    assert any(line.startswith("  FLIPS against the calibration") and "O3/unet/seg/rerandom" in line for line in lines)
+    assert any(line.startswith("  moved into or out of inconclusive") and "R2/unet/seg/other_task (holds -> inconclusive)" in line for line in lines)
     text = render(c.document(), {"2.0 (cpu)": {"O3/unet/seg/init": "does not hold"}}, Figures())
     assert "Rows whose status differs between versions: O3/unet/seg/init." in text
     assert "observation/arch/task/case" in text

@@ -148,6 +148,8 @@ class ResultsPlugin:
             self.usage_error = output[USAGE_ERROR_KEY]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.suite.observations is not None:  # where the calibrated statuses were measured, for the report
+            self.collector.calibrated_on = dict(self.suite.observations.calibrated_on)
         suite = self.suite
         if self.usage_error:  # found by the workers' collection (xdist): the run is a usage error, as without xdist
             session.exitstatus = pytest.ExitCode.USAGE_ERROR

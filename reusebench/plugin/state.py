@@ -24,7 +24,7 @@ from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS, option
 from reusebench.profiles import Profile, get_profile
 from reusebench.report.layout import SHARDS_DIR
-from reusebench.protocol import BN_GROUPS, ConfigError, Selection, donor_applies
+from reusebench.protocol import BN_GROUPS, GROUPS, ConfigError, Selection, donor_applies
 
 MARKERS = (
     "observation(id): a test of one of the paper's claims (set by the parametrization)",
@@ -78,6 +78,16 @@ class SuiteState:
     suite_dir: Path | None = None  # the suite's benchmarks/ folder (its conftest activated the plugin)
     shard: tuple[int, int] | None = None  # --shard I/N: (I, N)
     run: dict | None = None  # with --shard: the commit and the options, which every shard of one run shares
+
+    @property
+    def battery(self) -> Selection:
+        """The profile's whole battery (an audit: the whole audit): what a claim's family of cells
+        is counted over, whatever --arch, --task, --donor, --param-group, -k or --shard selected."""
+        if self.audit is None:
+            return Selection(dataset=self.selection.dataset)
+        import dataclasses
+
+        return dataclasses.replace(self.selection, donors=audits.available_donors(self.audit), groups=GROUPS)
     stopped: str | None = None  # why this process stopped before measuring (an audited network that did not learn)
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need

@@ -17,7 +17,8 @@ from reusebench.files import atomic_write_text, json_safe, remove_stale_temporar
 from reusebench.profiles import Profile
 from reusebench.report.format import _group
 from reusebench.report.layout import BENCHMARK_FILE, FIGURES_DIR, RECORDS_FILE, REPORT_FILE
-from reusebench.report.outcomes import counts, evidence, is_surprise, status
+from reusebench.claims import move
+from reusebench.report.outcomes import counts, evidence, expected, is_broken, is_move, is_surprise, status
 from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE
 from reusebench.report.registry import Figures
 from reusebench.report.render import render
@@ -40,6 +41,7 @@ class RunCollector:
         self.fixtures: dict[str, dict] = {}
         self.trainings: list[dict] = []  # one per network trained in this run, by whichever worker
         self.partial: list[str] = []  # why this run is not the complete battery (reusebench.plugin.results)
+        self.calibrated_on: dict = {}  # profile -> where its calibrated statuses were measured (observations.toml [calibrated])
 
     def add(self, record: dict) -> None:
         self.records.append(record)
@@ -71,6 +73,7 @@ class RunCollector:
             **({"partial": list(self.partial)} if self.partial else {}),
             **({"shard": {"index": self.shard[0], "count": self.shard[1], "run": self.run}} if self.shard else {}),
             **({"stopped": list(self.stopped)} if self.stopped else {}),
+            **({"calibrated_on": on} if (on := (self.calibrated_on or {}).get(self.profile.name)) else {}),
         }
 
     def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None, results_root: Path | None = None) -> dict[str, Path]:
@@ -124,13 +127,25 @@ class RunCollector:
         machinery = [c for c in claims if c.get("tier") == "machinery"]
         if machinery:
             n = counts(machinery)
-            lines.append(f"  machinery checks (hold by construction; not counted above): {n[HOLDS]}/{len(machinery)} hold")
+            broken = [claim_key(c) for c in machinery if is_broken(c)]
+            lines.append(f"  machinery checks (hold by construction; not counted above): {n[HOLDS]}/{len(machinery)} hold, "
+                         f"{n[INCONCLUSIVE]} inconclusive" + (f"; BROKEN: {', '.join(broken)}" if broken else ""))
         ablation = [c for c in claims if c.get("tier") == "ablation"]
         if ablation:
             n = counts(ablation)
             lines.append(f"  ablation cells (earlier design; not counted above): holds {n[HOLDS]}, does not hold {n[FAILS]}, "
                          f"inconclusive {n[INCONCLUSIVE]} of {len(ablation)}")
+        moved = [c for c in claims if is_move(c)]
+        if moved:
+            where = ", ".join(f"{claim_key(c)} ({move(expected(c), status(c))})" for c in sorted(moved, key=claim_key))
+            lines.append(f"  moved into or out of inconclusive against the calibration{self._calibrated_on()} (reported, not a "
+                         f"failure): {len(moved)}: {where}")
         surprises = [c for c in claims if is_surprise(c)]
         if surprises:
-            lines.append(f"  {len(surprises)} claim status(es) differ from observations.toml (see report)")
+            lines.append(f"  FLIPS against the calibration (holds <-> does not hold; these fail the run): "
+                         f"{', '.join(claim_key(c) for c in surprises)}")
         return lines
+
+    def _calibrated_on(self) -> str:
+        on = (self.calibrated_on or {}).get(self.profile.name)
+        return f" ({on.get('machine')}, torch {on.get('torch')}, {on.get('date')})" if on else ""

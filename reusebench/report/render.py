@@ -38,7 +38,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures, res
     inventories = of("inventory")
     body = [
         *verdict_section(of("verdict")),
-        *summary_section(claims, figures),
+        *summary_section(claims, figures, doc.get("calibrated_on")),
         *ladder_section(doc, results_root),
         *family_section("O", claims),
         *history_section(claims, env, history),

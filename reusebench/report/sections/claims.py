@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from reusebench.claims import claim_key
 from reusebench.protocol import ARCHITECTURES, TASKS
 from reusebench.report.format import _by_seed, _group, _rank, _table, fmt_any
-from reusebench.report.outcomes import counts, evidence, is_surprise, outcome, status
+from reusebench.claims import claim_key, move
+from reusebench.report.outcomes import counts, evidence, expected, is_broken, is_move, is_surprise, outcome, status
 from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE
 
 FAMILIES = {"O": "Observations", "R": "Reasons", "C": "Criterion (C1)", "M": "Mechanism (M1)", "A": "Recalibration (A1)"}
@@ -31,7 +31,7 @@ def sensitivity_section(claims: list[dict], figures) -> list[str]:
             "threshold moves (dashed: the chosen one).", "", *(line for link in out for line in (link, ""))]
 
 
-def summary_section(claims: list[dict], figures=None) -> list[str]:
+def summary_section(claims: list[dict], figures=None, calibrated_on: dict | None = None) -> list[str]:
     if not claims:
         return []
     rows = []
@@ -39,23 +39,35 @@ def summary_section(claims: list[dict], figures=None) -> list[str]:
         surprises = [f"{claim_key(c, ('arch', 'task', 'case'))} ({outcome(c).split('(')[-1].rstrip(')')})"
                      for c in items if is_surprise(c)]
         n = counts(items)
-        rows.append([obs, items[0]["statement"], len(items), n[HOLDS], n[FAILS], n[INCONCLUSIVE], ", ".join(surprises) or "none"])
+        rows.append([obs, items[0]["statement"], len(items), n[HOLDS], n[FAILS], n[INCONCLUSIVE], sum(map(is_move, items)),
+                     ", ".join(surprises) or "none"])
     machinery = [c for c in claims if c.get("tier") == "machinery"]
-    broken = [claim_key(c) for c in machinery if status(c) != HOLDS]
+    broken = [claim_key(c) for c in machinery if is_broken(c)]
+    unsure = [claim_key(c) for c in machinery if status(c) == INCONCLUSIVE]
+    moved = sorted((c for c in claims if is_move(c)), key=claim_key)
+    where = (f" on {calibrated_on.get('machine')} (torch {calibrated_on.get('torch')}, {calibrated_on.get('date')})"
+             if calibrated_on else "")
     return [
         "## Claims summary",
         "",
         "Distinct cells (architecture x task x case; cases that put the same tensors in, or follow the same training "
         "path, are one cell) that are evidence about the paper. A cell holds when its whole interval is on the claim's "
         "side of the threshold, does not hold when it is wholly on the other side, and is inconclusive otherwise; the "
-        "intervals are over seeds and test images and simultaneous over each claim's cells (`reusebench/stats.py`). "
-        "Expected statuses come from `benchmarks/observations.toml`.",
+        "intervals are over seeds and test images and simultaneous over each claim's cells in the profile's whole "
+        "battery (`reusebench/stats.py`). "
+        f"Calibrated statuses come from `benchmarks/observations.toml`, measured{where or ' in a calibration run'}: only a "
+        "flip between holds and does not hold against them fails a run; a move into or out of inconclusive (another "
+        "CPU model, torch build or GPU trains slightly different networks) is listed under *moved*.",
         "",
-        _table(rows, ["claim", "statement", "cells", "holds", "does not hold", "inconclusive", "surprises"]),
+        _table(rows, ["claim", "statement", "cells", "holds", "does not hold", "inconclusive", "moved", "flips (fail the run)"]),
         "",
         f"Machinery checks (true by construction; they guard the code and are not counted above): "
-        f"{len(machinery) - len(broken)}/{len(machinery)} hold" + (f"; broken: {', '.join(broken)}" if broken else "") + ".",
+        f"{sum(status(c) == HOLDS for c in machinery)}/{len(machinery)} hold"
+        + (f"; inconclusive (the interval could not tell; not broken): {', '.join(unsure)}" if unsure else "")
+        + (f"; **broken**: {', '.join(broken)}" if broken else "") + ".",
         "",
+        *([f"Moved against the calibration (reported, not a failure): "
+           + "; ".join(f"{claim_key(c)} {move(expected(c), status(c))}" for c in moved) + ".", ""] if moved else []),
         *ablation_lines(claims),
         *(sensitivity_section(claims, figures) if figures is not None else []),
     ]
