@@ -158,10 +158,15 @@ def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tupl
                 drifts.append(Drift("profile", field, then_fields.get(field), now_fields.get(field), "must match"))
     if baseline.get("device_type", current["device_type"]) != current["device_type"]:
         drifts.append(Drift("environment", "device type", baseline["device_type"], current["device_type"], "must match"))
-    if baseline.get("machine") and current.get("machine") and baseline["machine"] != current["machine"]:
+    # Verdicts are portable, numbers are not: on another CPU model (or GPU) the networks train a
+    # little differently, so per-case values and claim values are compared as notes, and only a
+    # claim flip between holds and does not hold fails the run.
+    other_machine = bool(baseline.get("machine") and current.get("machine") and baseline["machine"] != current["machine"])
+    if other_machine:
         notes.append(f"the baseline was recorded on {baseline['machine']}, this run is on {current['machine']}: "
-                     "CPU numbers are bitwise repeatable on one CPU model only; a drift may be the machine "
-                     "(record this machine's own with --update-baseline --machine-baseline)")
+                     "numbers are bitwise repeatable on one CPU model only, so value drifts are listed as notes and only a "
+                     "claim flip (holds <-> does not hold) fails (record this machine's own with --update-baseline --machine-baseline)")
+    numeric: list[Drift] = []
     for key, now in sorted(current["cases"].items()):
         then = baseline["cases"].get(key)
         if then is None:
@@ -170,7 +175,7 @@ def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tupl
         for q in QUANTITIES:
             tol = tolerances.get(f"{now['task']}.{q}", 0.0)
             if _moved(then[q], now[q], tol):
-                drifts.append(Drift(key, f"{q} ({now['metric']})" if q != "damage" else q, then[q], now[q], tol))
+                numeric.append(Drift(key, f"{q} ({now['metric']})" if q != "damage" else q, then[q], now[q], tol))
     for key, now in sorted(current["claims"].items()):
         then = baseline["claims"].get(key)
         if then is None:
@@ -185,7 +190,12 @@ def compare(baseline: dict, current: dict, tolerances: dict[str, float]) -> tupl
         # inside this run's interval (on a deterministic CPU the values are equal).
         low, high = now.get("low", math.nan), now.get("high", math.nan)
         if math.isfinite(low) and math.isfinite(high) and math.isfinite(then["value"]) and not low <= then["value"] <= high:
-            drifts.append(Drift(key, "value", then["value"], now["value"], f"outside this run's interval [{low:.3f}, {high:.3f}]"))
+            numeric.append(Drift(key, "value", then["value"], now["value"], f"outside this run's interval [{low:.3f}, {high:.3f}]"))
+    if other_machine and numeric:
+        notes.append(f"{len(numeric)} value(s) moved beyond the same-machine tolerance, as expected on another machine "
+                     f"(not a failure); e.g. {numeric[0].item} {numeric[0].quantity}: {numeric[0].baseline!r} -> {numeric[0].now!r}")
+    else:
+        drifts += numeric
     return drifts, notes
 
 

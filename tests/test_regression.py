@@ -162,3 +162,20 @@ def test_baselines_are_kept_per_machine_where_one_was_recorded(tmp_path):
     assert baseline_path(tmp_path, "smoke", "2.13.0", here) == own
     assert baseline_path(tmp_path, "smoke", "2.13.0", there) == shared
     assert compare(load_baseline(own), on(here, 0.4), {}) == ([], [])
+
+
+def test_on_another_machine_only_a_claim_flip_fails_the_comparison():
+    """Verdicts are portable, numbers are not: against another CPU model's baseline a moved
+    value is a note; a claim that flips between holds and does not hold is still a drift."""
+    def on(machine: str, value: float, holds: bool) -> dict:
+        d = doc(value, holds)
+        d["environment"] |= {"cpu": machine, "device_name": machine.split(" (")[0]}
+        return from_records(d)
+
+    here, there = "AMD EPYC (AuthenticAMD family 25 model 1)", "Intel Xeon (GenuineIntel family 6 model 167)"
+    drifts, notes = compare(from_records(doc(0.5, True)) | {"machine": there}, on(here, 0.45, True), {})
+    assert drifts == [] and any("moved beyond the same-machine tolerance" in n for n in notes)
+    drifts, _ = compare(from_records(doc(0.5, True)) | {"machine": there}, on(here, 0.45, False), {})
+    assert [d.quantity for d in drifts] == ["status"]
+    same, _ = compare(from_records(doc(0.5, True)) | {"machine": here}, on(here, 0.45, True), {})
+    assert same, "on the same machine a moved value is a drift"
