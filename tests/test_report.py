@@ -370,12 +370,29 @@ def test_a_claim_redefined_between_runs_is_never_compared_with_itself():
     now = claim("C1", "init", [0.6, 0.7], op=">=", threshold=0.5)
     before = {**claim("C1", "init", [0.1, 0.2], op=">=", threshold=0.5), "statement": "an earlier statement"}
     same = claim("O3", "init", [0.9, 1.0], op=">=")
-    rows, counts, notes = verdict_rows([{"records": [now, same]}, {"records": [before, same]}])
+    rows, counts, notes = verdict_rows([{"records": [now, same]}, {"records": [before, same]}], current={})
     c1 = [r for r in rows if r[0].startswith("C1")]
     assert [r[0] for r in c1] == ["C1", "C1 [definition 2]"]
     assert c1[0][-1] == "-" and c1[1][-2] == "-", "each definition's cell is judged in its own run only"
     assert [r[0] for r in rows if r[0].startswith("O3")] == ["O3"], "an unchanged claim stays one row"
     assert notes == ["C1 [definition 2]: an earlier statement"]
+
+
+def test_a_runs_tally_counts_evidence_cells_under_the_current_definitions_only():
+    from reusebench.report.sections.scale import verdict_rows
+
+    current = {"C1": "statement of C1", "O3": "statement of O3", "R1": "statement of R1"}
+    records = [
+        claim("C1", "init", [0.6, 0.7], op=">=", threshold=0.5),  # current definition: counted
+        {**claim("C1", "rerandom", [0.1, 0.2], op=">=", threshold=0.5), "statement": "an earlier statement"},  # superseded
+        claim("O3", "init", [0.9, 1.0], op=">="),
+        claim("R1", "conv", [0.9, 1.0], op=">=", threshold=0.1, tier="ablation"),
+        claim("M1", "gradient", [1e-9, 2e-9], threshold=1e-6, tier="machinery"),
+    ]
+    rows, counts, _ = verdict_rows([{"records": records}], current=current)
+    assert sum(n for k, n in counts[0].items() if k != "apart") == 2 and counts[0]["apart"] == 2, counts
+    assert any(r[0] == "C1 [earlier definition]" for r in rows) and any(r[3] == "conv (ablation)" for r in rows)
+    assert not any(r[0] == "M1" for r in rows), "machinery checks are in each run's report, not the ladder"
 
 
 def test_a_run_without_timings_removes_an_earlier_runs_benchmark_file(tmp_path):

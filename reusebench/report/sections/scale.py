@@ -40,11 +40,36 @@ def _wanted(claim: dict, only: Sequence[str], machinery: bool) -> bool:
     return not only or any(o in (claim["observation"], f"{claim['observation']}:{claim['case']}") for o in only)
 
 
+def current_statements() -> dict[str, str]:
+    """Each claim's statement as the suite defines it now (the installed observations.toml)."""
+    from reusebench.claims import load_observations
+
+    try:
+        book = load_observations(Path(__file__).resolve().parents[2] / "benchmarks" / "observations.toml")
+    except (ConfigError, OSError):
+        try:
+            from importlib.resources import files
+
+            book = load_observations(Path(str(files("reusebench.benchmarks") / "observations.toml")))
+        except Exception:  # no observations file at hand: every definition counts as current
+            return {}
+    return {oid: o.statement for oid, o in book.observations.items()}
+
+
+def counted(claim: dict, current: dict[str, str]) -> bool:
+    """Whether a cell enters a run's tally: evidence (no ablation, no machinery) under the claim's current definition."""
+    if claim.get("tier", "evidence") != "evidence":
+        return False
+    return claim["observation"] not in current or claim.get("statement") == current[claim["observation"]]
+
+
 def verdict_rows(
-    docs: Sequence[dict | None], only: Sequence[str] = (), machinery: bool = False
+    docs: Sequence[dict | None], only: Sequence[str] = (), machinery: bool = False, current: dict[str, str] | None = None
 ) -> tuple[list[list[str]], list[dict], list[str]]:
     """One row per distinct claim cell found in any run; a run without records reads "not run".
-    Also the outcome counts per run."""
+    Also the outcome counts per run: evidence cells under the current definitions only (ablation
+    and superseded cells are rows, but not counted; their number is under "apart")."""
+    current = current_statements() if current is None else current
     cells: dict[tuple, dict[int, dict]] = {}
     statements: dict[str, list[str]] = {}  # a claim's definitions, first seen first: cells of two definitions never share a row
     for i, doc in enumerate(docs):
@@ -54,13 +79,17 @@ def verdict_rows(
                 if r.get("statement") not in said:
                     said.append(r.get("statement"))
                 label = r["observation"] if said.index(r.get("statement")) == 0 else f"{r['observation']} [definition {said.index(r.get('statement')) + 1}]"
-                cells.setdefault((label, r["arch"], r["task"], r["case"], f"{r.get('op')} {r.get('threshold')}"), {})[i] = r
+                if r["observation"] in current:  # the suite's definition now is the claim; any other is an earlier one
+                    label = r["observation"] if r.get("statement") == current[r["observation"]] else f"{r['observation']} [earlier definition]"
+                case = r["case"] + (f" ({r['tier']})" if r.get("tier", "evidence") != "evidence" else "")
+                cells.setdefault((label, r["arch"], r["task"], case, f"{r.get('op')} {r.get('threshold')}"), {})[i] = r
     counts: list[dict] = [{} for _ in docs]
     rows = []
     for key, by_run in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0]))):
         rows.append([*key, *("not run" if docs[i] is None else _cell(by_run.get(i)) for i in range(len(docs)))])
         for i, claim in by_run.items():
-            counts[i][claim["outcome"]] = counts[i].get(claim["outcome"], 0) + 1
+            key_ = claim["outcome"] if counted(claim, current) else "apart"
+            counts[i][key_] = counts[i].get(key_, 0) + 1
     notes = [f"{obs} [definition {k + 1}]: {text}" for obs, said in sorted(statements.items()) if len(said) > 1
              for k, text in enumerate(said) if k > 0]
     return rows, counts, notes
@@ -86,7 +115,9 @@ def run_line(label: str, doc: dict | None, counts: dict) -> str:
     if doc is None:
         return f"`{label}`: not run"
     p, env = doc["profile"], doc["environment"]
-    tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no claims"
+    tally = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if k != "apart") or "no claims"
+    if counts.get("apart"):
+        tally += f" (evidence cells, current definitions; {counts['apart']} ablation or earlier-definition rows apart)"
     datasets = sorted({r["dataset"] for r in doc.get("records", []) if r.get("kind") == "case" and r.get("dataset")})
     changed = overrides(p)
     return (f"`{label}`: profile {p['name']}{' with --set ' + ' '.join(changed) if changed else ''} (width {p['width']}, "
