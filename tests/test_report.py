@@ -179,6 +179,7 @@ def test_full_report_has_every_section_in_order_and_a_working_contents(written):
     assert "| R2 | statement of R2 | 1 | 0 | 0 | 1 | 1 | none |" in re.sub(r" +", " ", text)
     assert "Ablation cells (an earlier design, kept for comparison; not counted above), holds / does not hold / inconclusive: R1 0 / 0 / 1 of 1." in text
     assert "| O3 | statement of O3 | 2 | 2 | 0 | 0 | 0 | unet/seg/rerandom (flip! calibrated: does not hold) |" in re.sub(r" +", " ", text)
+    assert "### Damage ceilings per task" in text and "| seg    | dice     | 1 (by definition: the damage floor) |" in text
     moved = next(line for line in text.splitlines() if line.startswith("Moved against the calibration (reported, not a failure): "))
     assert "R2/unet/seg/other_task holds -> inconclusive" in moved
     assert "Machinery checks (true by construction; they guard the code and are not counted above): 1/1 hold." in text

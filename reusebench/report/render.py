@@ -8,7 +8,7 @@ from reusebench.report.format import _anchor
 from reusebench.report.layout import FIGURES_DIR, RECORDS_FILE
 from reusebench.report.registry import Figures
 from reusebench.report.sections.audit import verdict_section
-from reusebench.report.sections.claims import FAMILIES, family_section, history_section, summary_section
+from reusebench.report.sections.claims import FAMILIES, ceilings_section, family_section, history_section, summary_section
 from reusebench.report.sections.criterion import c1_section
 from reusebench.report.sections.damage import cases_section
 from reusebench.report.sections.inventory import inventory_section
@@ -40,7 +40,7 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures, res
         *verdict_section(of("verdict")),
         *summary_section(claims, figures, doc.get("calibrated_on")),
         *ladder_section(doc, results_root),
-        *family_section("O", claims),
+        *family_section("O", claims, ceilings_section(cases)),
         *history_section(claims, env, history),
         *cases_section(cases, audit=bool(doc.get("audit"))),
         *family_section("R", claims, [*r1_section(finetunes, figures), *r2_section(of("donor_distance"), finetunes, seeds)]),

@@ -139,3 +139,36 @@ def history_section(claims: list[dict], env: dict, history: dict[str, dict[str, 
         "</details>",
         "",
     ]
+
+
+def ceilings_section(cases: list[dict]) -> list[str]:
+    """How large a damage can get, per task: O1's margin and O3's threshold mean different effect
+    sizes where the scales differ. The constant predictor sits at 1 by the damage's definition
+    (its floor); the untrained network and the worst whole-group replacement are measured."""
+    picked = [c for c in cases if c.get("scope") == "all" and c.get("recalibration", "none") == "none"]
+    if not picked:
+        return []
+    rows = []
+    for task, items in sorted(_group(picked, "task").items()):
+        finite = [c for c in items if isinstance(c.get("damage"), (int, float)) and c["damage"] == c["damage"]]
+        if not finite:
+            continue
+        worst = max(finite, key=lambda c: c["damage"])
+        untrained = []
+        for c in finite:
+            gain = c["m_target"] - c.get("m_floor", c["m_init"])
+            if gain > 0:
+                untrained.append((c["m_target"] - c["m_init"]) / gain)
+        rows.append([task, finite[0].get("metric", "-"), "1 (by definition: the damage floor)",
+                     fmt_any(sum(untrained) / len(untrained)) if untrained else "-",
+                     f"{fmt_any(worst['damage'])} ({worst['arch']}, {worst['group']} from {worst['donor']}, seed {worst.get('seed')})"])
+    return [
+        "### Damage ceilings per task",
+        "",
+        "The same damage is a different effect size where a task's scale differs: beside O1's margin (0.2) and O3's "
+        "threshold (0.5), the damage of the best constant predictor, of the untrained network (mean over its "
+        "cases) and of the worst whole-group replacement measured in this run.",
+        "",
+        _table(rows, ["task", "metric", "constant predictor", "untrained network", "worst replacement measured"]),
+        "",
+    ]
