@@ -162,3 +162,18 @@ def test_the_look_ahead_reports_what_twice_the_patience_would_keep_and_keeps_the
     log = train(_setup(200)[0], "seg", data, steps=200, batch_size=4, lr=0.01, seed=0, device=torch.device("cpu"),
                 monitor=monitor, monitor_every=5, early_stop=EarlyStop(patience=3, tol=0.01, check=True))
     assert (log["stopped_at"], log["steps_run"], log["patience_check"]["improved"], log["patience_check"]["complete"]) == (25, 40, False, True)
+
+
+def test_convergence_read_from_the_metadata():
+    """Stopped by the rule; at the budget with half the window without a gain; still gaining at the budget."""
+    from reusebench.convergence import BUDGET, NOT_CONVERGED, RULE, convergence
+
+    rule = {"patience": 8, "tol": 0.01, "noise": 2.0, "every": 25}
+    curve = [(s, 0.5) for s in range(0, 825, 25)]
+    stopped = {"converged": True, "stopped_at": 500, "best_step": 300, "best_value": 0.5, "rule": rule, "monitor_curve": curve,
+               "patience_check": {"improved": True, "gain": 0.02, "step": 600, "tol": 0.01, "complete": True}}
+    assert convergence(stopped)["status"] == RULE and convergence(stopped)["doubling_changes"]
+    flat_end = {"converged": False, "stopped_at": None, "best_step": 650, "best_value": 0.5, "rule": rule, "monitor_curve": curve}
+    assert convergence(flat_end)["status"] == BUDGET and convergence(flat_end)["since_best"] == 6
+    late_gain = {**flat_end, "best_step": 750}
+    assert convergence(late_gain)["status"] == NOT_CONVERGED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reusebench.convergence import BUDGET, convergence
 from reusebench.files import num
 from reusebench.protocol import PRIMARY_METRIC
 from reusebench.report.format import _table, fmt
@@ -28,14 +29,39 @@ def timing_section(timings: list[dict]) -> list[str]:
 
 
 def convergence_text(f: dict) -> str:
-    """How a network's training ended: by the early-stopping rule, at the budget, or a fixed budget."""
+    """How a network's training ended: by the early-stopping rule, at the budget, or a fixed budget;
+    and what twice the patience would have kept (the look-ahead)."""
     if "converged" not in f or f.get("converged") is None:
         return "fixed budget" if (f.get("spec") or {}).get("start") else "-"
+    state = convergence(f)
+    doubled = f"; {state['doubled_patience']}" if state["doubled_patience"] else ""
     if f["converged"] and f.get("best_step"):
-        return f"plateau at step {f['stopped_at']} (best {f['best_step']})"
-    if f["converged"]:  # stopped, but no evaluation was ever finite: diverged (training.py flags it converged)
+        return f"plateau at step {f['stopped_at']} (best {f['best_step']}){doubled}"
+    if f["converged"]:  # stopped, but no evaluation was ever finite: diverged
         return f"NOT converged: no finite validation metric (stopped at step {f['stopped_at']})"
-    return f"NOT converged: budget spent (best {f['best_step']})"
+    if state["status"] == BUDGET:
+        return f"at the budget, {state['since_best']} of {state['patience']} evaluations without a gain (best {f['best_step']})"
+    return f"NOT converged: budget spent {state['since_best']} evaluations after its best (step {f['best_step']})"
+
+
+def patience_lines(fixtures: list[dict]) -> list[str]:
+    """The look-ahead over the fully trained networks: how often twice the patience keeps a better state."""
+    checked = [f for f in fixtures if f.get("patience_check")]
+    if not checked:
+        return []
+    changed = [f for f in checked if f["patience_check"].get("improved")]
+    at_budget = [f for f in fixtures if f.get("converged") is False and convergence(f)["status"] == BUDGET]
+    lines = [f"Doubling the patience (the look-ahead after each stop): the same state kept for {len(checked) - len(changed)} of "
+             f"{len(checked)} networks stopped by the rule"]
+    if changed:
+        lines[0] += "; a better one for " + ", ".join(
+            f"{f['label']} (+{f['patience_check']['gain']:.4f} at step {f['patience_check']['step']}, tolerance "
+            f"{f['patience_check']['tol']:.4f})" for f in changed)
+    lines[0] += "."
+    if at_budget:
+        lines.append(f"Reached the budget inside the patience window, with at least half of it without a gain (converged "
+                     f"at the budget): {', '.join(f['label'] for f in at_budget)}.")
+    return [*lines, ""]
 
 
 def fixtures_section(fixtures: list[dict], figures: Figures | None = None) -> list[str]:
@@ -56,14 +82,16 @@ def fixtures_section(fixtures: list[dict], figures: Figures | None = None) -> li
     rules = {tuple(sorted(f["rule"].items())) for f in fixtures if f.get("rule")}
     rule = (f"Convergence rule (early stopping on the validation split): training stops once {r['patience']} "
             f"evaluations in a row (every {r['every']} steps) have not beaten the best validation metric by "
-            f"{r['tol']}, and keeps the weights of the last evaluation that did (the rule's best); a network that "
-            "spends its step budget first "
-            "has not converged (the fixture sanity test fails for it). Fine-tunes (R1) run a fixed budget."
+            f"max({r['tol']}, {r.get('noise', 0)} standard errors of the paired difference on the validation images), and "
+            "keeps the weights of the last evaluation that did (the rule's best); a network whose budget ends inside that "
+            "window converged at the budget if at least half of it passed without a gain, else it has not converged (the "
+            "fixture sanity test fails for it). Fine-tunes (R1) run a fixed budget."
             for r in map(dict, sorted(rules)))
     return [
         "## Fixture networks",
         "",
         *[line for text in rule for line in (text, "")],
+        *patience_lines(fixtures),
         _table(rows, ["network", "this run", "worker", "train s", "final loss", "val metrics", "training ended"]),
         "",
         *(curves_links(fixtures, figures) if figures is not None else []),
