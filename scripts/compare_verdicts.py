@@ -1,6 +1,7 @@
 """Compare the claim cells of two runs (e.g. two sets of target seeds): flips and moves.
 
     python scripts/compare_verdicts.py results/smoke/records.json other/smoke/records.json
+    python scripts/compare_verdicts.py results/baselines/smoke.json results/smoke/records.json   # a baseline's cells
 
 A flip (holds <-> does not hold) between two runs that differ only in their seeds means a
 verdict depends on which networks were drawn; a move into or out of inconclusive is the
@@ -22,7 +23,12 @@ from reusebench.claims import claim_key  # noqa: E402
 
 
 def cells(path: str) -> tuple[dict, dict]:
+    """A run's records.json, or a baseline (results/baselines/<profile>.json: its claims by key)."""
     doc = json.loads(Path(path).read_text())
+    if "records" not in doc and "claims" in doc:  # a baseline: outcome, value and interval per claim key
+        claims = {key: {"outcome": c.get("outcome", "holds" if c.get("holds") else "does not hold"), "value": c["value"],
+                        "interval": {"mean": c["value"], "low": c.get("low", float("nan")), "high": c.get("high", float("nan"))}} for key, c in doc["claims"].items()}
+        return {"profile": {"seeds": f"baseline of {doc.get('profile')} on {doc.get('machine')}"}}, claims
     return doc, {claim_key(r): r for r in doc["records"] if r["kind"] == "claim"}
 
 
