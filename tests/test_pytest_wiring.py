@@ -87,10 +87,11 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
     counts = re.findall(r"\[(gw\d)\] reusebench: (\d+) networks to get ready: (\d+) in the cache, (\d+) to train", result.stderr)
     assert sorted(worker for worker, *_ in counts) == ["gw0", "gw1"], result.stderr[-3000:]
     # the unet targets of both seeds, their auto-encoders (other_task) and nuclei networks (other_data)
-    assert [(total, cached, to_train) for _, total, cached, to_train in counts] == [("3", "0", "3")] * 2
+    # unet seg targets (2 seeds), their other-task, other-data and donor-pool (seg and ae, seeds 100 + s) networks: 10, 5 a worker
+    assert [(total, cached, to_train) for _, total, cached, to_train in counts] == [("5", "0", "5")] * 2
     took = r"(\d+h \d+m|(\d+m )?\d+s)"  # 45s, 1m 05s, 2h 03m on a busy machine
-    assert re.search(rf"\[gw\d\] reusebench: network 1/3 ready \(1/3 trained, about {took} left\)", result.stderr)
-    assert re.search(rf"\[gw\d\] reusebench: all 3 networks ready in {took} \(3 trained, 0 loaded\)", result.stderr)
+    assert re.search(rf"\[gw\d\] reusebench: network 1/5 ready \(1/5 trained, about {took} left\)", result.stderr)
+    assert re.search(rf"\[gw\d\] reusebench: all 5 networks ready in {took} \(5 trained, 0 loaded\)", result.stderr)
     records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     cases = [r for r in records["records"] if r["kind"] == "case"]
     # (BN groups x 7 donors + conv groups x 6 donors) x (none, adabn) x 2 seeds
@@ -199,7 +200,7 @@ def test_xdist_gateways_with_a_shared_cache_train_each_network_once(tmp_path, ru
     assert result.returncode == 0, result.stdout[-2000:]
     doc = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     labels = [t["label"] for t in doc["trainings"]]
-    assert len(labels) == len(set(labels)) == 8, labels  # unet: 2 tasks x 2 seeds x 2 datasets, each trained once
+    assert len(labels) == len(set(labels)) == 12, labels  # unet: 2 tasks x 2 seeds x 2 datasets, + the donor pool (2 tasks x seeds 100, 101), each trained once
     assert {t["worker"] for t in doc["trainings"]} == {"gw0", "gw1"}, "both gateways trained their share"
 
 
