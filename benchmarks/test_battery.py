@@ -14,14 +14,14 @@ from reusebench.lab import EmptyGroupError
 from reusebench.protocol import PAPER_GROUPS
 
 
-def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite):
-    spec = lab.target_spec(arch, task, seed=seed)
+def check_learned(lab, spec, suite) -> dict:
+    """What every measurement relies on: ``spec``'s network learned clearly and left headroom.
+    Returns its reference metrics (trained, init, floor) and the identity's for an auto-encoder."""
+    task = spec.task
     base = lab.reference_metrics(spec)
     metric = lab.networks.metric_name(task)
     trained, init, floor = base["trained"][metric], base["init"][metric], base["floor"][metric]
     identity = float(lab.networks.identity_metrics(task, spec.dataset)[metric]) if task == "ae" and not suite.audit else None
-    record("baseline", {"arch": arch, "task": task, "seed": seed, "metric": metric, "trained": trained, "init": init,
-                        "floor": floor, "floor_predictor": base["floor_name"], "identity": identity})
     # The damage scale runs from m(T) down to the floor (the best constant predictor): T must beat it.
     assert trained > floor, f"{spec.label} is no better than {base['floor_name']}: {metric} {trained:.3f} <= {floor:.3f}"
     # Damage divides by m(T) - m(T0): the network must have learned something clear (on the
@@ -36,8 +36,37 @@ def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite
         assert trained <= 0.9, f"{spec.label} saturates: {metric} {trained:.3f}; damage would be invisible"
     if task == "ae" and identity is not None:
         assert trained > identity, f"{spec.label} does no better than passing its input through: {metric} {trained:.3f} <= identity {identity:.3f}"
+    return {"metric": metric, "trained": trained, "init": init, "floor": floor, "floor_predictor": base["floor_name"], "identity": identity}
 
 
+def test_fixture_learned_without_saturating(arch, task, seed, lab, record, suite):
+    record("baseline", {"arch": arch, "task": task, "seed": seed, **check_learned(lab, lab.target_spec(arch, task, seed=seed), suite)})
+
+
+@pytest.mark.paper_only
+@pytest.mark.networks("donors")
+def test_donor_pool_network_learned_and_converged(arch, task, seed, lab, suite):
+    """The independent donors (seed 100 + s, a pool disjoint from the targets) are fixture
+    networks like the targets: the same sanity checks hold for them."""
+    spec = lab.networks.donor_spec(lab.target_spec(arch, task, seed=seed), "other_seed")
+    check_learned(lab, spec, suite)
+    check_converged(lab, spec)
+
+
+def check_converged(lab, spec) -> None:
+    meta = lab.fixture(spec).meta
+    curve = meta["monitor_curve"]
+    tail = ", ".join(f"{s}: {v:.3f}" for s, v in curve[-6:])
+    state = convergence(meta)
+    # a network whose every evaluation was non-finite stops with no best step: not converged
+    assert state["status"] != NOT_CONVERGED and meta["best_step"], (
+        f"{spec.label} did not converge within {lab.profile.steps} steps: its validation metric last beat its best "
+        f"by the rule's tolerance at step {meta['best_step']} ({state['since_best']} of {meta['rule']['patience']} "
+        f"evaluations of patience since); curve tail {tail}"
+    )
+
+
+@pytest.mark.networks("target", "donors")
 def test_fixture_converged(arch, task, seed, lab, suite):
     """Every fully trained network this target relies on (itself, its other-data donor) met the
     convergence rule (early stopping on the validation split) within the profile's budget, or
@@ -46,16 +75,7 @@ def test_fixture_converged(arch, task, seed, lab, suite):
         pytest.skip("an audit trains with its own fixed recipe; the convergence rule is the paper fixtures'")
     target = lab.target_spec(arch, task, seed=seed)
     for spec in (target, lab.networks.donor_spec(target, "other_data")):
-        meta = lab.fixture(spec).meta
-        curve = meta["monitor_curve"]
-        tail = ", ".join(f"{s}: {v:.3f}" for s, v in curve[-6:])
-        state = convergence(meta)
-        # a network whose every evaluation was non-finite stops with no best step: not converged
-        assert state["status"] != NOT_CONVERGED and meta["best_step"], (
-            f"{spec.label} did not converge within {lab.profile.steps} steps: its validation metric last beat its best "
-            f"by the rule's tolerance at step {meta['best_step']} ({state['since_best']} of {meta['rule']['patience']} "
-            f"evaluations of patience since); curve tail {tail}"
-        )
+        check_converged(lab, spec)
 
 
 def test_replacement_case(battery_case, lab, record):

@@ -128,10 +128,25 @@ class Observation:
         if not per_seed:
             raise ValueError(f"{self.id}: nothing to judge")
         values = [v for v, _ in per_seed.values()]
-        iv = stats.interval(values, image_values, level=stats.cell_level(family_size), n_images=n_images)
-        seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
         if noise is None:
             noise = "seeds and test images (paired bootstrap)" if image_values is not None else "seeds"
+        if image_values is not None and np.isfinite(values).all():
+            # A resample on which the value is undefined (a rank correlation over one layer drawn
+            # every time, a training gain <= 0 on the resampled images) is dropped for every seed
+            # alike while 90% remain; beyond that the image term is unknown, and the interval
+            # falls back to the seeds alone, saying so, rather than leaving a defined value undefined.
+            image_values = np.atleast_2d(np.asarray(image_values, dtype=float))
+            defined = np.isfinite(image_values).all(axis=0)
+            if not defined.all():
+                dropped = int((~defined).sum())
+                if defined.mean() >= 0.9:
+                    image_values = image_values[:, defined]
+                    noise += f"; {dropped} of {len(defined)} resamples undefined, dropped"
+                else:
+                    image_values = None
+                    noise = f"seeds only: the image bootstrap was undefined on {dropped} of {len(defined)} resamples"
+        iv = stats.interval(values, image_values, level=stats.cell_level(family_size), n_images=n_images)
+        seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
         return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size, note, noise)
 
     def image_values(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
@@ -271,18 +286,17 @@ def move(expected: str, outcome: str) -> str | None:
 class ObservationBook:
     observations: dict[str, Observation]
     expected: tuple[Expectation, ...] = field(default=())
-    # Where the statuses were measured: the named profile with exactly these --set overrides,
-    # this target dataset and device type. Elsewhere a "does not hold" is not strict.
+    # Where the statuses were measured: the named profile with exactly these --set overrides and
+    # this target dataset (and, for the record, the device type). Elsewhere they do not apply.
     calibration: dict = field(default_factory=lambda: {"dataset": "shapes", "device": "cpu", "overrides": []})
     calibrated_on: dict = field(default_factory=dict)  # profile -> {"machine", "torch", "date"} of its calibration run
 
-    def calibrated_for(self, overrides: list[str], dataset: str, device_type: str) -> bool:
+    def calibrated_for(self, overrides: list[str], dataset: str) -> bool:
+        """Whether the calibrated statuses apply to a run: the profile as calibrated (the same --set
+        overrides) on the same target dataset. Another machine, torch build or device is the same
+        experiment, so they apply there too: verdicts are portable, only a flip fails."""
         normal = sorted(o.replace(" ", "") for o in overrides)
-        return (
-            normal == sorted(o.replace(" ", "") for o in self.calibration["overrides"])
-            and dataset == self.calibration["dataset"]
-            and device_type == self.calibration["device"]
-        )
+        return normal == sorted(o.replace(" ", "") for o in self.calibration["overrides"]) and dataset == self.calibration["dataset"]
 
     def expectation(self, observation: str, profile: str, arch: str, task: str, case: str) -> Expectation | None:
         for e in self.expected:

@@ -5,8 +5,9 @@ the best by the tolerance (max(``plateau_tol``, ``plateau_noise`` paired standar
 Under a cosine schedule the budget's end can fall inside that window: the network then stops
 with the schedule, its window cut short. It counts as converged *at the budget* when at least
 half the window (``patience / 2`` evaluations) passed without a gain beyond the tolerance, the
-rule at half its patience; otherwise it has not converged (it was still gaining when the
-budget ended). The look-ahead (``patience_check``) says whether twice the patience would have
+rule at half its patience, and its final evaluation (whose weights it keeps) is within the
+tolerance of its best; otherwise it has not converged (it was still gaining when the budget
+ended, or fell back). The look-ahead (``patience_check``) says whether twice the patience would have
 kept a better state.
 """
 
@@ -27,8 +28,9 @@ def convergence(meta: dict) -> dict:
     since = sum(1 for step, _ in curve if best is not None and step > best and (meta.get("stopped_at") is None or step <= meta["stopped_at"]))
     if meta.get("converged"):
         status = RULE
-    elif best and patience and since >= math.ceil(patience / 2) and math.isfinite(meta.get("best_value") or math.nan):
-        status = BUDGET
+    elif (best and patience and since >= math.ceil(patience / 2) and math.isfinite(meta.get("best_value") or math.nan)
+          and curve and meta["best_value"] - curve[-1][1] <= float(rule.get("tol") or 0)):
+        status = BUDGET  # the weights kept are the final ones: they must be as good as the best, within the tolerance
     else:
         status = NOT_CONVERGED
     check = meta.get("patience_check")

@@ -84,6 +84,7 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
     collector.wall_seconds = max(d["wall_seconds"] for d in docs)  # the shards ran side by side
     collector.partial = partial
     collector.stopped = sorted({reason for d in docs for reason in d.get("stopped", [])})
+    collector.definitions = dict(first.get("definitions") or {})
     if first.get("calibrated_on"):  # every shard reads the same observations file (checked above: the run's digest)
         collector.calibrated_on = {first["profile"]["name"]: first["calibrated_on"]}
     return collector, partial

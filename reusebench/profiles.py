@@ -127,7 +127,7 @@ def validate(profile: Profile, where: str) -> Profile:
         )
     seeds = profile.seeds
     if not isinstance(seeds, tuple) or len(seeds) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {profile.seeds!r}")
+        raise ConfigError(f"{where}: 'seeds' must list at least two integers (an interval needs two seeds), got {profile.seeds!r}")
     if len(set(profile.seeds)) != len(profile.seeds):
         raise ConfigError(f"{where}: 'seeds' must be distinct, got {profile.seeds!r}")
     if not all(0 <= s < DONOR_SEED_OFFSET for s in profile.seeds):  # seeds from DONOR_SEED_OFFSET up are the donor pool
@@ -167,7 +167,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
         if unknown or missing:
             raise ConfigError(f"{where}: unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
         if not isinstance(table["seeds"], list):
-            raise ConfigError(f"{where}: 'seeds' must list at least two integers (target, donor), got {table['seeds']!r}")
+            raise ConfigError(f"{where}: 'seeds' must list at least two integers (an interval needs two seeds), got {table['seeds']!r}")
         table = {field: _as_field_type(field, value) for field, value in table.items()}
         profiles[name] = validate(Profile(name=name, **table), where)
     return profiles

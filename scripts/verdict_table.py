@@ -34,7 +34,8 @@ def main() -> int:
     if len(labels) != len(args.runs):
         parser.error(f"--label names {len(labels)} columns for {len(args.runs)} runs")
     docs = [load_records(Path(run) if run.endswith(".json") else Path(args.results) / run / "records.json") for run in args.runs]
-    print("\n".join(verdict_table(docs, labels, args.only, args.machinery)))
+    current = next((d["definitions"] for d in docs if d and d.get("definitions")), None)  # the first run's, else the checkout's
+    print("\n".join(verdict_table(docs, labels, args.only, args.machinery, current)))
     return 0
 
 

@@ -1,6 +1,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reusebench.claims import ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, load_observations
@@ -155,3 +156,19 @@ def test_statuses_per_cell_machinery_and_uncalibrated_cells():
     assert o4r.tier("other_task", "seg") == "machinery" and o4r.tier("other_task", "ae") == "evidence"
     assert book.expected_status("O4r", "smoke", "unet", "seg", "other_task") == "holds", "machinery: holds by construction"
     assert book.expected_status("O3", "no-such-profile", "unet", "seg", "init") == "not calibrated"
+
+
+def test_an_undefined_image_resample_is_dropped_or_leaves_the_seeds_alone():
+    """A bootstrap that is undefined on a few resamples drops them; on many, the interval falls
+    back to the seeds (said in `noise`), never making a cell with finite per-seed values undefined."""
+    o3 = load_observations(REAL).observations["O3"]
+    values = {s: (0.9 + 0.01 * s, "") for s in range(5)}
+    rng = np.random.default_rng(0)
+    few = 0.9 + rng.normal(0, 0.01, (5, 100))
+    few[:, :3] = np.nan
+    v = o3.judge(values, few, n_images=64)
+    assert v.outcome != "undefined" and "3 of 100 resamples undefined, dropped" in v.noise
+    many = few.copy()
+    many[:, :50] = np.nan
+    v = o3.judge(values, many, n_images=64)
+    assert v.outcome == "holds" and v.noise.startswith("seeds only") and v.interval.se_images == 0

@@ -394,6 +394,9 @@ def test_a_runs_tally_counts_evidence_cells_under_the_current_definitions_only()
     assert sum(n for k, n in counts[0].items() if k != "apart") == 2 and counts[0]["apart"] == 2, counts
     assert any(r[0] == "C1 [earlier definition]" for r in rows) and any(r[3] == "conv (ablation)" for r in rows)
     assert not any(r[0] == "M1" for r in rows), "machinery checks are in each run's report, not the ladder"
+    from reusebench.report.sections.scale import current_statements
+
+    assert set(current_statements()) >= {"O1", "O4r", "R1", "C1"}, "the default: the observations file beside the code"
 
 
 def test_a_run_without_timings_removes_an_earlier_runs_benchmark_file(tmp_path):

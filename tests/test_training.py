@@ -177,3 +177,5 @@ def test_convergence_read_from_the_metadata():
     assert convergence(flat_end)["status"] == BUDGET and convergence(flat_end)["since_best"] == 6
     late_gain = {**flat_end, "best_step": 750}
     assert convergence(late_gain)["status"] == NOT_CONVERGED
+    fell_back = {**flat_end, "best_value": 0.52}  # it keeps its final weights: 0.02 below its best, beyond the tolerance
+    assert convergence(fell_back)["status"] == NOT_CONVERGED

@@ -150,6 +150,8 @@ class ResultsPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.suite.observations is not None:  # where the calibrated statuses were measured, for the report
             self.collector.calibrated_on = dict(self.suite.observations.calibrated_on)
+            self.collector.calibration_applies = self.suite.observations.calibrated_for(option(self.config, "--set"), self.suite.selection.dataset)
+            self.collector.definitions = {oid: o.statement for oid, o in self.suite.observations.observations.items()}
         suite = self.suite
         if self.usage_error:  # found by the workers' collection (xdist): the run is a usage error, as without xdist
             session.exitstatus = pytest.ExitCode.USAGE_ERROR

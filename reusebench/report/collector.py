@@ -42,6 +42,8 @@ class RunCollector:
         self.trainings: list[dict] = []  # one per network trained in this run, by whichever worker
         self.partial: list[str] = []  # why this run is not the complete battery (reusebench.plugin.results)
         self.calibrated_on: dict = {}  # profile -> where its calibrated statuses were measured (observations.toml [calibrated])
+        self.calibration_applies = True  # False under --set or --dataset: every status reported, none enforced
+        self.definitions: dict[str, str] = {}  # claim -> its statement in the observations file this run read
 
     def add(self, record: dict) -> None:
         self.records.append(record)
@@ -74,6 +76,7 @@ class RunCollector:
             **({"shard": {"index": self.shard[0], "count": self.shard[1], "run": self.run}} if self.shard else {}),
             **({"stopped": list(self.stopped)} if self.stopped else {}),
             **({"calibrated_on": on} if (on := (self.calibrated_on or {}).get(self.profile.name)) else {}),
+            **({"definitions": dict(self.definitions)} if self.definitions else {}),
         }
 
     def write(self, directory: Path, history: dict[str, dict[str, bool]] | None = None, results_root: Path | None = None) -> dict[str, Path]:
@@ -135,6 +138,12 @@ class RunCollector:
             n = counts(ablation)
             lines.append(f"  ablation cells (earlier design; not counted above): holds {n[HOLDS]}, does not hold {n[FAILS]}, "
                          f"inconclusive {n[INCONCLUSIVE]} of {len(ablation)}")
+        if not self.calibration_applies and not self.audit and claims:
+            lines.append("  calibrated statuses not applied: this run's --set / --dataset differ from the calibration "
+                         "(observations.toml [calibration]); every outcome is reported, none fails as a flip")
+        undefined = sorted(claim_key(c) for c in claims if status(c) not in (HOLDS, FAILS, INCONCLUSIVE))
+        if undefined and not self.audit:
+            lines.append(f"  UNDEFINED (a non-finite value; these fail the run): {', '.join(undefined)}")
         moved = [c for c in claims if is_move(c)]
         if moved:
             where = ", ".join(f"{claim_key(c)} ({move(expected(c), status(c))})" for c in sorted(moved, key=claim_key))

@@ -35,10 +35,10 @@ def convergence_text(f: dict) -> str:
         return "fixed budget" if (f.get("spec") or {}).get("start") else "-"
     state = convergence(f)
     doubled = f"; {state['doubled_patience']}" if state["doubled_patience"] else ""
+    if not f["converged"] and f.get("stopped_at") is not None:  # stopped with no finite evaluation: diverged
+        return f"NOT converged: no finite validation metric (stopped at step {f['stopped_at']})"
     if f["converged"] and f.get("best_step"):
         return f"plateau at step {f['stopped_at']} (best {f['best_step']}){doubled}"
-    if f["converged"]:  # stopped, but no evaluation was ever finite: diverged
-        return f"NOT converged: no finite validation metric (stopped at step {f['stopped_at']})"
     if state["status"] == BUDGET:
         return f"at the budget, {state['since_best']} of {state['patience']} evaluations without a gain (best {f['best_step']})"
     return f"NOT converged: budget spent {state['since_best']} evaluations after its best (step {f['best_step']})"

@@ -41,19 +41,15 @@ def _wanted(claim: dict, only: Sequence[str], machinery: bool) -> bool:
 
 
 def current_statements() -> dict[str, str]:
-    """Each claim's statement as the suite defines it now (the installed observations.toml)."""
+    """Each claim's statement as the suite defines it now: the observations.toml beside the code
+    (installed: reusebench/benchmarks/; a checkout: benchmarks/ beside reusebench/)."""
     from reusebench.claims import load_observations
 
-    try:
-        book = load_observations(Path(__file__).resolve().parents[2] / "benchmarks" / "observations.toml")
-    except (ConfigError, OSError):
-        try:
-            from importlib.resources import files
-
-            book = load_observations(Path(str(files("reusebench.benchmarks") / "observations.toml")))
-        except Exception:  # no observations file at hand: every definition counts as current
-            return {}
-    return {oid: o.statement for oid, o in book.observations.items()}
+    here = Path(__file__).resolve().parents[2]  # the reusebench package
+    for path in (here / "benchmarks" / "observations.toml", here.parent / "benchmarks" / "observations.toml"):
+        if path.is_file():
+            return {oid: o.statement for oid, o in load_observations(path).observations.items()}
+    raise ConfigError(f"no observations.toml beside {here}: cannot tell current claim definitions from earlier ones")
 
 
 def counted(claim: dict, current: dict[str, str]) -> bool:
@@ -125,8 +121,9 @@ def run_line(label: str, doc: dict | None, counts: dict) -> str:
             f"torch {env['torch']} on {env['device']} ({env.get('device_name', '-')}), {fmt(doc.get('wall_seconds'), 0)} s: {tally}")
 
 
-def verdict_table(docs: Sequence[dict | None], labels: Sequence[str], only: Sequence[str] = (), machinery: bool = False) -> list[str]:
-    rows, counts, notes = verdict_rows(docs, only, machinery)
+def verdict_table(docs: Sequence[dict | None], labels: Sequence[str], only: Sequence[str] = (), machinery: bool = False,
+                  current: dict[str, str] | None = None) -> list[str]:
+    rows, counts, notes = verdict_rows(docs, only, machinery, current)
     redefined = ["A claim whose statement differs between runs is a different claim: its cells under the other "
                  "definition have rows of their own, never compared with the first:", "", *(f"- {n}" for n in notes), ""] if notes else []
     return [_table(rows, ["claim", "arch", "task", "cell", "needs", *labels]), "",
@@ -140,6 +137,7 @@ def ladder_section(doc: dict, results_root: Path | None) -> list[str]:
     own = doc["profile"]["name"]
     names = [*LADDER, *([own] if own not in LADDER else [])]
     docs = [doc if name == own else load_records(Path(results_root) / name / "records.json") for name in names]
+    current = doc.get("definitions") or None  # the run's own observations file (--observations), else the installed one
     return [
         "## Verdicts across the scale ladder",
         "",
@@ -148,5 +146,5 @@ def ladder_section(doc: dict, results_root: Path | None) -> list[str]:
         "never run here reads \"not run\"; a cell a run did not judge reads \"-\". Read a verdict as stable "
         "with scale only where every column that ran agrees.",
         "",
-        *verdict_table(docs, names),
+        *verdict_table(docs, names, current=current),
     ]
