@@ -438,19 +438,29 @@ def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_ov
     complete.write_text("# the complete run's report\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
     cmd = [sys.executable, "-P", "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, ("-p", "no:xdist"))]
-    run = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # networks trained: the tests are running now
-            line = run.stdout.readline()
-            if "networks ready in" in line or not line:
-                break
-        time.sleep(3)
-        run.send_signal(signal.SIGINT)
-        out, _ = run.communicate(timeout=120)
-    finally:
-        run.kill()
-    assert run.returncode == pytest.ExitCode.INTERRUPTED, out[-2000:]
+
+    def interrupted_run() -> tuple[int, str]:
+        run = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:  # networks trained: the tests are running now
+                line = run.stdout.readline()
+                if "networks ready in" in line or not line:
+                    break
+            time.sleep(3)
+            run.send_signal(signal.SIGINT)
+            out, _ = run.communicate(timeout=120)
+        finally:
+            run.kill()
+        return run.returncode, out
+
+    code, out = interrupted_run()
+    # pytest itself can fail to print the interrupt's traceback when the signal lands on a frame
+    # without a line number (Python 3.11: "unsupported operand type(s) for -: 'NoneType' and
+    # 'int'" in _pytest/_code/code.py), which depends on where the signal lands: once more then.
+    if code == 1 and "'NoneType' and 'int'" in out and "_pytest/_code/code.py" in out:
+        code, out = interrupted_run()
+    assert code == pytest.ExitCode.INTERRUPTED, out[-2000:]
     assert complete.read_text() == "# the complete run's report\n"
     partial = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
     marker = next(line for line in partial.splitlines() if line.startswith("**PARTIAL RUN**"))
