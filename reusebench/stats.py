@@ -86,18 +86,17 @@ def cell_level(family_size: int, alpha: float = ALPHA) -> float:
     return 1 - 2 * alpha / max(family_size, 1)
 
 
-def shared_image_df(image_values: np.ndarray, n_images: int | None) -> float:
-    """Degrees of freedom of the shared image term c. One seed: its resampling variance rests on
-    k - 1. Several: c is a covariance, estimated less well the smaller its share rho of each
-    seed's resampling variance: Satterthwaite's 2 rho^2 (k - 1) / (1 + rho^2) for a sample
-    covariance (one pair of seeds; averaging over pairs only adds information, so this errs
-    on the safe side)."""
+def shared_image_df(image_values: np.ndarray, n_images: int | None, shared: float) -> float:
+    """Degrees of freedom of the shared image term ``shared`` (c, from ``shared_image_variance``).
+    One seed: its resampling variance rests on k - 1. Several: c is a covariance, estimated less
+    well the smaller its share rho of each seed's resampling variance: Satterthwaite's
+    2 rho^2 (k - 1) / (1 + rho^2) for a sample covariance (one pair of seeds; averaging over
+    pairs only adds information, so this errs on the safe side)."""
     k1 = math.inf if n_images is None else max(n_images - 1, 1)
-    n = image_values.shape[0]
-    if n == 1 or not math.isfinite(k1):
+    if image_values.shape[0] == 1 or not math.isfinite(k1):
         return k1
     each = float(image_values.var(axis=1, ddof=1).mean())
-    rho = shared_image_variance(image_values) / each if each > 0 else 0.0
+    rho = shared / each if each > 0 else 0.0
     return max(2 * rho * rho * k1 / (1 + rho * rho), 1.0)
 
 
@@ -143,9 +142,11 @@ def interval(
         # a resample on which the value is undefined leaves the image noise unknown
         ok = np.isfinite(image_values).all() and image_values.shape[1] > 1
         var_images = shared_image_variance(image_values) if ok else math.nan
+        image_df = shared_image_df(image_values, n_images, var_images) if ok else math.inf
         if n_images is not None and n_images > 1:  # a bootstrap variance of a mean is (k - 1) / k of the unbiased one
             var_images *= n_images / (n_images - 1)
-    image_df = shared_image_df(image_values, n_images) if image_values is not None and math.isfinite(var_images) else math.inf
+    else:
+        image_df = math.inf
     df = welch_df([(var_seeds, n - 1 if n > 1 else math.inf), (var_images, image_df)]) if math.isfinite(var_images) else math.nan
     se = math.sqrt(var_seeds + var_images) if math.isfinite(var_images) else math.nan
     se_seeds, se_images = math.sqrt(var_seeds), math.sqrt(var_images) if math.isfinite(var_images) else math.nan

@@ -22,7 +22,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -33,16 +32,11 @@ from reusebench.fixtures.store import FixtureSpec, build
 from reusebench.fixtures.training import make_optimiser, train_step
 from reusebench.metrics import evaluate_per_image
 from reusebench.profiles import get_profile
+from reusebench.timing import measure
 
 
 def median_seconds(fn, rounds: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(measure(fn, rounds=rounds))
 
 
 def flops(fn) -> int:

@@ -16,6 +16,9 @@ from reusebench.lab import Lab
 from reusebench.profiles import get_profile
 
 ROOT = Path(__file__).parents[1]
+# An outer limit on waiting for a subprocess or an event: it only ends a hang; no test's outcome
+# depends on how fast the machine is (a slow, busy machine waits longer, it does not fail).
+HANG_LIMIT = 3600
 # The smoke profile shrunk until a fixture network trains in about a second, yet learns:
 # the one definition, used in process (`tiny`) and on the command line (`--set`, `run_suite`).
 TINY = {
@@ -84,6 +87,6 @@ def run_suite(tiny_overrides):
         # -P: the checkout stays off sys.path, so the package under test is the installed one (tox installs a wheel)
         cmd = [sys.executable, "-P", "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, args)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
-        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=HANG_LIMIT)
 
     return run

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from reusebench.baseline import load_tolerances, write_baseline
+from conftest import HANG_LIMIT
 
 ROOT = Path(__file__).parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
@@ -64,7 +65,7 @@ def test_tolerances_are_derived_from_the_baseline_and_tonights_records(tmp_path)
     tonight = tmp_path / "records.json"
     tonight.write_text(json.dumps(records(0.46, "cuda")))
     done = subprocess.run([sys.executable, "-P", str(ROOT / "scripts" / "derive_tolerances.py"), "--toml", str(baseline), str(tonight)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_LIMIT)
     assert done.returncode == 0, done.stderr
     (tmp_path / "t.toml").write_text(done.stdout)
     got = load_tolerances(tmp_path / "t.toml", "paper", "cuda")
@@ -115,7 +116,7 @@ def test_the_nightly_script_runs_each_mode_with_the_right_options(tmp_path):
         env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}", FAKE_MODE=mode, FAKE_LOG=str(log),
                    PROFILE="paper", LIMIT_MINUTES="240", GITHUB_STEP_SUMMARY=str(summary))
         done = subprocess.run(["bash", str(tmp_path / "scripts" / "nightly.sh"), device, "-n", "2"], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=HANG_LIMIT)
         assert done.returncode == 0, done.stderr
         calls[device, mode] = log.read_text()
         assert re.search(rf"nightly: paper \({mode}\) took \d+ min of the 240-minute limit; exit code 0", summary.read_text())

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import HANG_LIMIT
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ def run_in(root, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
     env["REUSEBENCH_CACHE_DIR"] = str(root / "cache")
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=HANG_LIMIT)
 
 
 def test_the_installed_plugin_audits_from_a_users_repository_without_shadowing_its_packages(tmp_path):
@@ -345,15 +346,15 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     docs = [json.loads((shards / f"{i}-of-2" / "partial" / "records.json").read_text()) for i in (1, 2)]
     assert all(d["records"] for d in docs) and [(d["shard"]["index"], d["shard"]["count"]) for d in docs] == [(1, 2), (2, 2)]
     merge = [sys.executable, "-P", "-m", "reusebench.merge"]
-    done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2))], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2))], capture_output=True, text=True, timeout=HANG_LIMIT)
     assert done.returncode == 0, done.stderr
     merged = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
     assert sorted(r["test"] for r in merged["records"]) == sorted(r["test"] for d in docs for r in d["records"])
     report = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
     assert "**PARTIAL RUN**" in report and "shard 1: --arch unet" in report, "narrowed shards make a partial whole"
-    alone = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), "--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=300)
+    alone = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), "--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=HANG_LIMIT)
     assert alone.returncode == 0 and "shard 2 of 2 missing" in alone.stdout
-    twice = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), str(shards / "1-of-2" / "partial")], capture_output=True, text=True, timeout=300)
+    twice = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), str(shards / "1-of-2" / "partial")], capture_output=True, text=True, timeout=HANG_LIMIT)
     assert twice.returncode == 2 and "shard(s) [1] given more than once" in twice.stderr
     assert docs[0]["shard"]["run"] == docs[1]["shard"]["run"] and docs[0]["shard"]["run"]["keyword"] == "replacement_case"
     stale = tmp_path / "stale"  # a shard of another run (another -k) left in the folder
@@ -361,7 +362,7 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     other = dict(docs[1], shard=dict(docs[1]["shard"], run=dict(docs[1]["shard"]["run"], keyword="O4")))
     (stale / "records.json").write_text(json.dumps(other))
     mixed = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), str(stale), "--out", str(tmp_path / "mixed")],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=HANG_LIMIT)
     assert mixed.returncode == 2 and "the shards differ in commit and options (the run)" in mixed.stderr
 
 
@@ -442,14 +443,14 @@ def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_ov
     def interrupted_run() -> tuple[int, str]:
         run = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + HANG_LIMIT
             while time.monotonic() < deadline:  # networks trained: the tests are running now
                 line = run.stdout.readline()
                 if "networks ready in" in line or not line:
                     break
             time.sleep(3)
             run.send_signal(signal.SIGINT)
-            out, _ = run.communicate(timeout=120)
+            out, _ = run.communicate(timeout=HANG_LIMIT)
         finally:
             run.kill()
         return run.returncode, out

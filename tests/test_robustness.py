@@ -21,6 +21,7 @@ from reusebench.fixtures.networks import PaperNetworks
 from reusebench.fixtures.store import FixtureSpec, FixtureStore
 from reusebench.lab import Case, EmptyGroupError, Lab
 from reusebench.replace import state_digest
+from conftest import HANG_LIMIT
 
 ROOT = Path(__file__).parents[1]
 SPEC = FixtureSpec("unet", "ae", "nuclei", 0)
@@ -51,12 +52,12 @@ def test_sigkill_during_training_leaves_no_entry_and_the_next_run_retrains(tmp_p
     started = tmp_path / "started"
     code = store_code(tmp_path, tiny_overrides, steps=100000, progress=f"lambda m: open({str(started)!r}, 'w').write(m)")
     proc = python(code + "\nstore.get(FixtureSpec('unet', 'ae', 'nuclei', 0))\n")
-    deadline = time.time() + 60
+    deadline = time.time() + HANG_LIMIT
     while not started.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert started.exists(), "the training subprocess never started"
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_LIMIT)
 
     store = FixtureStore(tmp_path, tiny, torch.device("cpu"))
     assert store.entries() == [], "a killed training leaves no entry a later run would load"
@@ -108,7 +109,7 @@ def test_four_workers_asking_at_once_train_once_and_agree(tmp_path, tiny_overrid
         print(fx.trained_now, state_digest(fx.model))
     """)
     procs = [python(code, stdout=subprocess.PIPE, text=True) for _ in range(4)]
-    outputs = [p.communicate(timeout=300)[0].split() for p in procs]
+    outputs = [p.communicate(timeout=HANG_LIMIT)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert sorted(o[0] for o in outputs) == ["False", "False", "False", "True"], "exactly one trained"
     assert len({o[1] for o in outputs}) == 1, "all four hold the identical network"
@@ -130,7 +131,7 @@ def test_a_lock_left_by_a_killed_worker_does_not_block(tmp_path, tiny):
     with pytest.raises(TimeoutError):
         FileLock(str(lock)).acquire(timeout=0.2)  # really held while the holder lives
     holder.send_signal(signal.SIGKILL)
-    holder.wait(timeout=30)
+    holder.wait(timeout=HANG_LIMIT)
     assert lock.exists(), "the lock file stays behind ..."
     assert store.get(SPEC).trained_now, "... but does not block the next run"
 
