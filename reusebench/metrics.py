@@ -12,13 +12,23 @@ from torch import nn
 from reusebench.protocol import TASKS, check_choice
 
 
-def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Outputs for ``images`` in eval mode under ``torch.inference_mode``, on the CPU."""
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int, device: torch.device, nhwc: bool = True) -> torch.Tensor:
+    """Outputs for ``images`` in eval mode under ``torch.inference_mode``, on the CPU.
+
+    With ``nhwc`` (the paper's networks), a pass on the CPU runs channels-last, the model's
+    tensors included (in place, the same parameters; the faster layout there:
+    ``reusebench.fixtures.accel``). A network of unknown code (an audit's) passes False: it may
+    ``view`` an activation, which a channels-last tensor does not allow."""
     was_training = model.training
     model.eval()
+    nhwc = nhwc and device.type == "cpu" and images.dim() == 4
+    layout = torch.channels_last if nhwc else torch.preserve_format
+    if nhwc:
+        model.to(memory_format=torch.channels_last)
     try:
         with torch.inference_mode():
-            outs = [model(images[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(images), batch_size)]
+            outs = [model(images[i : i + batch_size].to(device).contiguous(memory_format=layout)).float().cpu().contiguous()
+                    for i in range(0, len(images), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(outs)

@@ -41,6 +41,7 @@ def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
         ("smoke", {"patience": "0"}, r"'patience' must be >= 1, got 0"),
         ("smoke", {"plateau_tol": "0"}, r"'plateau_tol' must be > 0.0, got 0.0"),
         ("smoke", {"plateau_noise": "-1"}, r"'plateau_noise' must be >= 0, got -1.0"),
+        ("smoke", {"look_ahead": "1"}, r"'look_ahead' must be true or false, got 1"),
         ("smoke", {"seeds": "[0, 100]"}, r"'seeds' must lie in 0..99 \(seeds 100 \+ s are the independent donors' pool\), got \(0, 100\)"),
         ("smoke", {"steps": "100"}, r"'val_every' x 'patience' = 25 x 8 must be below 'steps' 100"),
         ("smoke", {"finetune_lrs": "[0.001, 0.01]"}, r"'finetune_lrs' \[0.001, 0.01\] must include the training 'lr' 0.003"),
