@@ -36,3 +36,24 @@ def test_the_cost_model_splits_a_cold_runs_core_seconds(tmp_path):
     assert core["(of the full trainings: the donor pool, seeds 100 + s)"] == 20
     assert core["full trainings: steps"] + core["full trainings: validation"] == 80
     assert "one core's fp32 peak:" in out and "GFLOP/s" in out
+
+
+def test_a_summary_written_by_one_run_is_printed_beside_the_next(tmp_path):
+    doc = {
+        "profile": {"name": "smoke", "seeds": [0, 1]},
+        "environment": {"workers": 2, "cpu": "test cpu"},
+        "wall_seconds": 50.0,
+        "fixtures": [{"label": "u", "trained_now": True, "train_seconds": 40.0, "monitor_curve": [[0, 0.5]],
+                      "spec": {"arch": "unet", "task": "seg", "dataset": "shapes", "seed": 0, "start": ""}}],
+        "records": [{"kind": "case", "seconds": 10.0}],
+    }
+    records, summary = tmp_path / "records.json", tmp_path / "before.json"
+    records.write_text(json.dumps(doc))
+    script = str(ROOT / "scripts" / "cost_model.py")
+    subprocess.run([sys.executable, script, str(records), "--write-summary", str(summary), "--label", "before"], capture_output=True, text=True, check=True)
+    assert json.loads(summary.read_text())["core_seconds_per_seed"] == 50.0  # 50 s x 2 workers / 2 seeds
+    doc["wall_seconds"] = 25.0
+    records.write_text(json.dumps(doc))
+    out = subprocess.run([sys.executable, script, str(records), "--before", str(summary)], capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("all "))
+    assert line.split()[1:] == ["50", "25", "2.00x"]
