@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reusebench.claims import AUDIT_EXPECTATION, NOT_CALIBRATED, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation, load_observations
+from reusebench.claims import (AUDIT_EXPECTATION, NOT_CALIBRATED, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation,
+                               decide_commands, load_observations)
 from reusebench.stats import FAILS, HOLDS, INCONCLUSIVE
 from reusebench.fixtures.audit import NetworkDidNotLearn
 from reusebench.lab import Case, Need
@@ -279,7 +280,7 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
 
 
 @pytest.fixture
-def judge(record):
+def judge(record, request, profile):
     """Judge a claim over the seeds' (value, evidence), record the verdict, raise if it fails."""
 
     def judge(case: ClaimCase, per_seed: dict[int, tuple[float, str]], image_values=None, note: str = "", **how) -> None:
@@ -293,7 +294,12 @@ def judge(record):
             if case.tier == "machinery":
                 pytest.skip(f"inconclusive (a machinery check the interval could not tell; not broken): {exc}")
             moved = f" (moved from {expected}: reported, not a failure)" if expected in (HOLDS, FAILS) else ""
-            pytest.skip(f"inconclusive{moved}: {exc}")
+            decide = verdict.record()["decide"]
+            audit = state(request.config).audit is not None  # an audit's what-if is its own file's seeds and data
+            commands = decide_commands(decide, request.node.nodeid, profile.name) if decide and not audit else []
+            what = f" What would decide it: {decide['text']}." if decide else ""
+            run = f" Run: {' or: '.join(commands)}" if commands else ""
+            pytest.skip(f"inconclusive{moved}: {exc}.{what}{run}")
         except (ClaimNotReproduced, ClaimUndefined) as exc:
             if expected == AUDIT_EXPECTATION:  # your network has no expected status: holds passes, the rest is a finding
                 pytest.skip(f"{'does not hold' if isinstance(exc, ClaimNotReproduced) else 'undefined'} for this network: {exc}")

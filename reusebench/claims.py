@@ -8,6 +8,7 @@ A cell's outcome is *holds*, *does not hold* or *inconclusive* (``reusebench.sta
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import tomllib
@@ -147,7 +148,13 @@ class Observation:
                     noise = f"seeds only: the image bootstrap was undefined on {dropped} of {len(defined)} resamples"
         iv = stats.interval(values, image_values, level=stats.cell_level(family_size), n_images=n_images)
         seeds = tuple(SeedValue(seed, value, self.holds(value), evidence) for seed, (value, evidence) in per_seed.items())
-        return Verdict(self, seeds, iv, stats.outcome(iv, self.op, self.threshold), family_size, note, noise)
+        outcome = stats.outcome(iv, self.op, self.threshold)
+        decider = None
+        if outcome == stats.INCONCLUSIVE:  # what would decide it: more seeds, or more test images where those shrink the term
+            over_layers = image_values is not None and "layers" in noise  # a term more images alone do not shrink
+            decider = stats.what_would_decide(iv, self.threshold, None if over_layers or image_values is None else n_images,
+                                              "test images and layers" if over_layers else None)
+        return Verdict(self, seeds, iv, outcome, family_size, note, noise, decider)
 
     def image_values(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
         """Each seed's value under each resample of the test images (seeds x resamples; one
@@ -178,6 +185,7 @@ class Verdict:
     family_size: int = 1
     note: str = ""
     noise: str = "seeds"  # the sources of noise the interval carries
+    decider: stats.Decider | None = None  # an inconclusive cell: what would decide it
 
     @property
     def value(self) -> float:
@@ -244,6 +252,7 @@ class Verdict:
             "holds": self.holds,
             "evidence": self.evidence,
             "note": self.note,
+            "decide": None if self.decider is None else {**dataclasses.asdict(self.decider), "text": self.decider.text()},
         }
 
 
@@ -422,3 +431,24 @@ def _observation(oid: str, table: dict, here: str) -> Observation:
         same=tuple(tuple(g) for g in same), machinery=tuple(machinery), ablation=tuple(ablation),
         machinery_tasks=tuple(machinery_tasks),
     )
+
+
+def decide_commands(decide: dict, test: str, profile: str) -> list[str]:
+    """The main-job commands that would run an inconclusive cell (``test``: its node id) at what
+    its ``decide`` record asks: more seeds, more test images, or both. Such a run is not the
+    profile as calibrated: its statuses are reported, none fails."""
+    name = test.rpartition("::")[2]
+    base = "./dev main" + ("" if profile == "smoke" else f" --reusebench-profile {profile}")
+
+    def seeds(n: int) -> str:
+        return f'--set "seeds=[{", ".join(map(str, range(n)))}]"' if n <= 8 else f'--set "seeds=[0, 1, ..., {n - 1}]"'
+
+    out = []
+    if decide.get("seeds"):
+        out.append(f'{base} {seeds(decide["seeds"])} -k "{name}"')
+    if decide.get("images"):
+        out.append(f'{base} --set n_test={decide["images"]} -k "{name}"')
+    if decide.get("both"):
+        n, images = decide["both"]
+        out.append(f'{base} {seeds(n)} --set n_test={images} -k "{name}"')
+    return out

@@ -246,3 +246,100 @@ def rank_claim_power(
         holds, fails = high <= threshold, low > threshold
     return {"true_rho": true_rho, HOLDS: float(np.mean(holds)), FAILS: float(np.mean(fails)),
             INCONCLUSIVE: float(np.mean(~holds & ~fails))}
+
+
+def interval_of_terms(mean: float, n: int, var_seeds: float, var_images: float, image_df: float, level: float) -> Interval:
+    """An interval from its two variance terms, as ``interval`` builds it: Student's t at the
+    Welch-Satterthwaite degrees of freedom (seeds: n - 1; images: ``image_df``)."""
+    df = welch_df([(var_seeds, n - 1 if n > 1 else math.inf), (var_images, image_df)])
+    se = math.sqrt(var_seeds + var_images)
+    q = float(stats.t.ppf(1 - (1 - level) / 2, df=df) if math.isfinite(df) else stats.norm.ppf(1 - (1 - level) / 2))
+    return Interval(mean, mean - q * se, mean + q * se, math.sqrt(var_seeds), math.sqrt(var_images), n, float(level), df)
+
+
+# What a what-if may ask for: more seeds than this, or more test images than this many times the
+# profile's, is not an affordable run of this suite ("at the threshold").
+AFFORDABLE_SEEDS = 100  # the profile's seeds must lie in 0..99 (the donor pool starts at 100)
+AFFORDABLE_IMAGE_FACTOR = 16
+
+
+@dataclass(frozen=True)
+class Decider:
+    """What would put an inconclusive cell's interval on one side of its threshold, at the
+    measured mean and spreads: ``seeds`` (at the profile's test images), ``images`` (at its
+    seeds), or ``both`` (seeds at ``images_with``); ``at_threshold`` when none is affordable."""
+
+    dominant: str  # "seeds" or "test images": the larger term of the interval now
+    margin: float  # |mean - threshold|
+    seeds: int | None  # seeds needed, the test images as now
+    images: int | None  # test images needed, the seeds as now
+    both: tuple[int, int] | None  # (seeds, images) when neither alone is enough: seeds at AFFORDABLE_IMAGE_FACTOR x images
+    at_threshold: bool
+    held_by: str | None = None  # a term that neither more seeds nor more images shrink, wider than the margin
+
+    def text(self) -> str:
+        head = f"{self.dominant} dominate the interval; |mean - threshold| = {self.margin:.3g}"
+        if self.held_by:
+            return (f"{head}: held by the {self.held_by} term, which neither more seeds nor more test images shrink "
+                    "(a network has only so many layers); the design cannot decide it")
+        if self.at_threshold:
+            return (f"{head}: at the threshold, no affordable n (more than {AFFORDABLE_SEEDS} seeds and "
+                    f"{AFFORDABLE_IMAGE_FACTOR}x the test images would not decide it at the measured mean and spreads)")
+        ways = []
+        if self.seeds is not None:
+            ways.append(f"{self.seeds} seeds")
+        if self.images is not None:
+            ways.append(f"{self.images} test images")
+        if self.both is not None:
+            ways.append(f"{self.both[0]} seeds with {self.both[1]} test images")
+        return f"{head}; would be decided by {' or '.join(ways)} (at the measured mean and spreads)"
+
+
+def what_would_decide(iv: Interval, threshold: float, n_images: int | None, fixed_term: str | None = None) -> Decider:
+    """The smallest number of seeds (the images as now), of test images (the seeds as now), or
+    of seeds with AFFORDABLE_IMAGE_FACTOR x the images, whose interval at the same level would
+    exclude ``threshold``, if the mean and the spreads stayed as measured: the seed term scales
+    as 1/n, the shared image term as 1/images (its df as for one seed pair, 2 rho^2 (k - 1) /
+    (1 + rho^2), taken at rho = 1: k - 1). Indicative, as any power calculation from the data.
+    ``n_images`` None: the image term is not one more test images shrink (none, or one over
+    layers too): seeds only; ``fixed_term`` names such a term (e.g. "test images and layers"):
+    where even infinitely many seeds would leave it wider than the margin, the cell is held by it
+    (``held_by``), not at its threshold."""
+    n, margin = iv.n_seeds, abs(iv.mean - threshold)
+    scalable = n_images is not None
+    n_images = n_images or 1
+    s2 = iv.se_seeds**2 * n  # the per-seed values' sample variance
+    c = iv.se_images**2  # the shared image term at n_images
+
+    def decided(seeds: int, images: int) -> bool:
+        if margin == 0:
+            return False
+        vs, vi = s2 / seeds, c * n_images / images
+        if vs + vi == 0:
+            return True
+        half = interval_of_terms(iv.mean, seeds, vs, vi, max(images - 1, 1), iv.level)
+        return half.high - iv.mean < margin
+
+    def smallest(candidates, test) -> int | None:
+        return next((k for k in candidates if test(k)), None)
+
+    seeds = smallest(range(n, AFFORDABLE_SEEDS + 1), lambda k: decided(k, n_images))
+    images = smallest(_grid(n_images, AFFORDABLE_IMAGE_FACTOR * n_images), lambda k: decided(n, k)) if scalable else None
+    both = None
+    if seeds is None and images is None and scalable:
+        most = AFFORDABLE_IMAGE_FACTOR * n_images
+        found = smallest(range(n, AFFORDABLE_SEEDS + 1), lambda k: decided(k, most))
+        both = None if found is None else (found, most)
+    undecided = seeds is None and images is None and both is None
+    held_by = None
+    if undecided and not scalable and fixed_term and c > 0:
+        z = float(stats.norm.ppf(1 - (1 - iv.level) / 2))
+        held_by = fixed_term if margin <= z * math.sqrt(c) else None
+    return Decider("test images" if iv.se_images > iv.se_seeds else "seeds", margin, seeds, images, both,
+                   undecided and held_by is None, held_by)
+
+
+def _grid(start: int, stop: int) -> list[int]:
+    """Image counts to try: multiples of 16 from ``start`` up to ``stop`` (a batch's worth)."""
+    first = -(-start // 16) * 16
+    return [start, *range(max(first, start + 1), stop + 1, 16)]

@@ -7,6 +7,7 @@ from pathlib import Path
 from reusebench.report.format import _anchor
 from reusebench.report.layout import FIGURES_DIR, RECORDS_FILE
 from reusebench.report.registry import Figures
+from reusebench.report.sections.answers import answers_section, decide_section
 from reusebench.report.sections.audit import verdict_section
 from reusebench.report.sections.claims import FAMILIES, ceilings_section, family_section, history_section, summary_section
 from reusebench.report.sections.criterion import c1_section
@@ -38,7 +39,9 @@ def render(doc: dict, history: dict[str, dict[str, bool]], figures: Figures, res
     inventories = of("inventory")
     body = [
         *verdict_section(of("verdict")),
+        *([] if audit else answers_section(claims, profile)),
         *summary_section(claims, figures, doc.get("calibrated_on")),
+        *([] if audit else decide_section(claims, profile)),
         *ladder_section(doc, results_root),
         *family_section("O", claims, ceilings_section(cases)),
         *history_section(claims, env, history),
