@@ -25,7 +25,7 @@ def test_the_optimiser_and_the_convergence_rule_enter_the_fixture_key():
 @pytest.mark.parametrize(
     "name, overrides, message",
     [
-        ("smok", {}, r"unknown profile 'smok'; valid choices: smoke, smoke-sgd, standard, paper"),
+        ("smok", {}, r"unknown profile 'smok'; valid choices: smoke, decisive, smoke-sgd, standard, paper"),
         ("smoke", {"stepz": "1"}, r"unknown profile field 'stepz'.*steps"),
         ("smoke", {"steps": "0"}, r"'steps' must be >= 1, got 0"),
         ("smoke", {"width": "wide"}, r"'width' must be int, got 'wide'"),

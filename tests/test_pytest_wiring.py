@@ -14,7 +14,7 @@ from conftest import HANG_LIMIT
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--reusebench-profile", "huge"], "unknown profile 'huge'; valid choices: smoke, smoke-sgd, standard, paper"),
+        (["--reusebench-profile", "huge"], "unknown profile 'huge'; valid choices: smoke, decisive, smoke-sgd, standard, paper"),
         (["--set", "steps=-3"], "'steps' must be >= 1, got -3"),
         (["--set", "steps"], "--set expects FIELD=VALUE, got 'steps'"),
         (["--arch", "unet,resnet"], "unknown architecture 'resnet' (from --arch); valid choices: unet, pspnet"),
