@@ -268,7 +268,8 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
     makes sure that a network is trained once even when two workers ask for it.
     """
     suite = state(request.config)
-    report = PrefetchProgress(TerminalProgress(request.config, suite.worker.id), time.perf_counter())
+    report = PrefetchProgress(TerminalProgress(request.config, suite.worker.id), time.perf_counter(), suite.worker.index,
+                              suite.worker.count, len(lab.networks.needed(suite.needs)))
     try:
         lab.prefetch(suite.needs, suite.worker.index, suite.worker.count, report)
         if suite.audit is not None:  # every worker checks the audit's networks (trained once, under the cache's lock)

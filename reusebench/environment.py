@@ -57,6 +57,15 @@ def resolve_device(choice: str, worker_index: int = 0, per_device: int = 1) -> t
     return torch.device("cuda", index)
 
 
+def device_reason(choice: str, device: torch.device) -> str:
+    """Why ``choice`` (--device) gave ``device``, in words."""
+    if choice == "auto":
+        if device.type == "cuda":
+            return f"--device auto and torch sees {torch.cuda.device_count()} GPU(s): each worker takes one (--workers-per-device)"
+        return "--device auto and torch sees no GPU (a CPU build, or none visible): the CPU, one thread per worker"
+    return f"--device {choice} asked for" + (": one thread per worker" if device.type == "cpu" else "")
+
+
 def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model (Linux: /proc/cpuinfo), which results can depend on."""
     if device.type == "cuda":

@@ -13,7 +13,9 @@ import torch
 from reusebench.fixtures.networks import PaperNetworks
 from reusebench.fixtures.store import FixtureStore
 from reusebench.lab import Lab
+from reusebench.plugin.state import variant_name
 from reusebench.profiles import get_profile
+from reusebench.report.layout import VARIANTS_DIR
 
 ROOT = Path(__file__).parents[1]
 # An outer limit on waiting for a subprocess or an event: it only ends a hang; no test's outcome
@@ -26,6 +28,11 @@ TINY = {
     "steps": "60", "lr": "0.01", "eval_batch_size": "8", "log_every": "10",
     "finetune_n": "8", "finetune_steps": "10", "finetune_eval_every": "5", "seeds": "[0, 1]", "val_every": "10", "patience": "3",
 }
+
+
+# where a run of the tiny profile writes, under --results-dir: a run that is not its profile as
+# committed (here, --set) writes apart (reusebench.plugin.state.variant_name)
+TINY_RESULTS = f"smoke/{VARIANTS_DIR}/{variant_name(TINY, None)}"
 
 
 @pytest.fixture(scope="session")

@@ -65,3 +65,10 @@ def test_a_bad_profiles_file_names_the_profile_and_field(tmp_path):
     bad.write_text(PROFILES_FILE.read_text().replace("\nsteps = ", "\nstepz = ", 1))
     with pytest.raises(ConfigError, match=r"\[smoke\]: unknown fields \['stepz'\], missing fields \['steps'\]"):
         load_profiles(bad)
+
+
+def test_a_run_that_is_not_the_committed_profile_is_named_by_its_overrides():
+    from reusebench.plugin.state import variant_name
+
+    assert variant_name({}, "shapes") == "" and variant_name({}, None) == ""
+    assert variant_name({"patience": "6", "seeds": "[0, 1]"}, "nuclei") == "patience=6,seeds=_0,_1_,dataset=nuclei"

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import HANG_LIMIT
+from conftest import HANG_LIMIT, TINY_RESULTS
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_unwritable_directories_are_usage_errors(tmp_path, inline_suite):
     result = inline_suite(tmp_path, "--results-dir", str(blocker / "results"))
     stderr = "\n".join(result.errlines)
     assert result.ret == 4
-    assert f"the results directory '{blocker / 'results' / 'smoke'}' is not writable" in stderr
+    assert f"the results directory '{blocker / 'results' / TINY_RESULTS}' is not writable" in stderr
     assert "choose another with --results-dir" in stderr
 
 
@@ -81,31 +81,34 @@ def test_selection_options_narrow_the_run(tmp_path, inline_suite):
 
 
 def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite):
-    result = run_suite(tmp_path, "-n", "2", "-k", "replacement_case and unet-seg")
+    result = run_suite(tmp_path, "-n", "2", "-vv", "-k", "replacement_case and unet-seg")  # -vv: -q is passed too
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live progress from the workers"
-    # each worker counts its share up front, then k/N with the time left (issue 16, item 9)
-    counts = re.findall(r"\[(gw\d)\] reusebench: (\d+) networks to get ready: (\d+) in the cache, (\d+) to train", result.stderr)
+    assert "reusebench: training unet/seg/shapes/seed0: step" in result.stderr, "live step lines from the workers, with -v"
+    # each worker counts its share (labelled, of the whole) up front, then k of its N with the time left
+    counts = re.findall(r"\[(gw\d)\] reusebench: phase 1 of 2, the networks: worker (\d) of 2 gets (\d+) of the (\d+) ready "
+                        r"\((\d+) in the cache, (\d+) to train\)", result.stderr)
     assert sorted(worker for worker, *_ in counts) == ["gw0", "gw1"], result.stderr[-3000:]
-    # the unet targets of both seeds, their auto-encoders (other_task) and nuclei networks (other_data)
     # unet seg targets (2 seeds), their other-task, other-data and donor-pool (seg and ae, seeds 100 + s) networks: 10, 5 a worker
-    assert [(total, cached, to_train) for _, total, cached, to_train in counts] == [("5", "0", "5")] * 2
+    assert sorted((index, total, every, cached, to_train) for _, index, total, every, cached, to_train in counts) == [
+        ("1", "5", "10", "0", "5"), ("2", "5", "10", "0", "5")]
     took = r"(\d+h \d+m|(\d+m )?\d+s)"  # 45s, 1m 05s, 2h 03m on a busy machine
-    assert re.search(rf"\[gw\d\] reusebench: network 1/5 ready \(1/5 trained, about {took} left\)", result.stderr)
-    assert re.search(rf"\[gw\d\] reusebench: all 5 networks ready in {took} \(5 trained, 0 loaded\)", result.stderr)
-    records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
+    assert re.search(rf"\[gw\d\] reusebench: worker \d of 2: network 1 of its 5 ready \(1 of 5 trained, about {took} left", result.stderr)
+    assert re.search(rf"\[gw\d\] reusebench: worker \d of 2: all 5 of its networks ready in {took} \(5 trained, 0 loaded\); "
+                     "phase 2 of 2", result.stderr)
+    records = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())
     cases = [r for r in records["records"] if r["kind"] == "case"]
     # (BN groups x 7 donors + conv groups x 6 donors) x (none, adabn) x 2 seeds
     assert len(cases) == (6 * 7 + 2 * 6) * 2 * 2
     trained = {f["label"] for f in records["fixtures"] if f["trained_now"]}
     assert {"unet/seg/shapes/seed0", "unet/ae/shapes/seed0"} <= trained
     assert not any(label.startswith("pspnet") for label in trained), "only what the selected tests need"
-    report = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
+    report = (tmp_path / "results" / TINY_RESULTS / "partial" / "report.md").read_text()
     assert "## Replacement damage: unet / seg" in report
     last = result.stdout.rstrip().splitlines()[-1]  # -k: a partial run, in its own folder, said so (issue 16)
     assert last.startswith("reusebench report (PARTIAL: -k 'replacement_case and unet-seg'): ")
-    assert f"{tmp_path / 'results' / 'smoke' / 'partial' / 'report.md'}" in last
-    assert not (tmp_path / "results" / "smoke" / "report.md").exists(), "a partial run never writes the complete run's report"
+    assert f"{tmp_path / 'results' / TINY_RESULTS / 'partial' / 'report.md'}" in last
+    assert not (tmp_path / "results" / TINY_RESULTS / "report.md").exists(), "a partial run never writes the complete run's report"
+    assert not (tmp_path / "results" / "smoke" / "records.json").exists(), "a --set run never writes the committed profile's files"
     assert "**PARTIAL RUN** (-k 'replacement_case and unet-seg')" in report
 
 
@@ -153,7 +156,7 @@ def test_only_a_contradiction_of_the_calibrated_status_fails_the_run(tmp_path, r
         moved = "holds" if op == ">=" else "does not hold"
         assert f"moved into or out of inconclusive against the calibration (Some Other CPU (family 25 model 17), torch x, 2026-12-01)" in result.stdout
         assert f"T/unet/ae/init (inconclusive -> {moved})" in result.stdout
-        report = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
+        report = (tmp_path / "results" / TINY_RESULTS / "partial" / "report.md").read_text()
         assert f"T/unet/ae/init inconclusive -> {moved}" in report and "Some Other CPU" in report
     else:
         assert "FLIPS against the calibration" in result.stdout
@@ -166,7 +169,7 @@ def test_a_cells_level_and_interval_do_not_depend_on_the_selection(tmp_path, run
     def claim_of(results, *args):
         result = run_suite(tmp_path, "-k", "test_observation and O3-unet-ae", "--results-dir", str(tmp_path / results), *args)
         assert result.returncode == 0, result.stdout[-3000:]
-        records = json.loads((tmp_path / results / "smoke" / "partial" / "records.json").read_text())["records"]
+        records = json.loads((tmp_path / results / TINY_RESULTS / "partial" / "records.json").read_text())["records"]
         return next(r for r in records if r["kind"] == "claim" and r["observation"] == "O3" and r["arch"] == "unet"
                     and r["task"] == "ae" and r["case"] == "init")
 
@@ -184,12 +187,12 @@ def test_timings_are_recorded_with_and_without_xdist(tmp_path, run_suite, xdist,
     wanted = tmp_path / "asked.json"  # pytest-benchmark's own option, honoured under xdist too (issue 16)
     result = run_suite(tmp_path, *xdist, "-m", "timing", "--arch", "pspnet", "--benchmark-json", str(wanted))
     assert result.returncode == 0, result.stdout[-2000:]
-    bench = tmp_path / "results" / "smoke" / "partial" / "benchmark.json"
+    bench = tmp_path / "results" / TINY_RESULTS / "partial" / "benchmark.json"
     doc = json.loads(bench.read_text())
     assert len(json.loads(wanted.read_text())["benchmarks"]) == 4
     assert len(doc["benchmarks"]) == 4 and all(b["stats"]["rounds"] == 10 for b in doc["benchmarks"])
     assert all(b["extra_info"]["torch"] and b["extra_info"]["workers"] == (2 if xdist else 1) for b in doc["benchmarks"])
-    records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())["records"]
+    records = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())["records"]
     assert {r["measured_by"] for r in records if r["kind"] == "timing"} == {measured_by}
     compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(bench)], capture_output=True, text=True)
     assert compare.returncode == 0 and "test_evaluate[pspnet]" in compare.stdout, compare.stderr
@@ -199,7 +202,7 @@ def test_xdist_gateways_with_a_shared_cache_train_each_network_once(tmp_path, ru
     """What a user who outgrows one machine does: xdist's own gateways (--tx), one cache."""
     result = run_suite(tmp_path, "--tx", "2*popen", "--dist", "load", "-k", "replacement_case and unet")
     assert result.returncode == 0, result.stdout[-2000:]
-    doc = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
+    doc = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())
     labels = [t["label"] for t in doc["trainings"]]
     assert len(labels) == len(set(labels)) == 12, labels  # unet: 2 tasks x 2 seeds x 2 datasets, + the donor pool (2 tasks x seeds 100, 101), each trained once
     assert {t["worker"] for t in doc["trainings"]} == {"gw0", "gw1"}, "both gateways trained their share"
@@ -234,7 +237,7 @@ def test_a_broken_machinery_check_fails_the_run(tmp_path, run_suite, tiny_overri
     obs.write_text(text)
     result = run_suite(tmp_path, "--observations", str(obs), "-k", "test_observation and unet-ae", "--device", "cpu")
     assert result.returncode == 1 and outcome in result.stdout, result.stdout[-3000:]
-    records = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
+    records = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())
     claim = next(r for r in records["records"] if r["kind"] == "claim")
     assert claim["tier"] == ("machinery" if machinery else "evidence") and claim["outcome"] == "does not hold"
     assert ("machinery checks" in result.stdout) == machinery
@@ -339,7 +342,7 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     import sys
 
     narrow = ("--arch", "unet", "--param-group", "conv.bias", "-k", "replacement_case")  # two targets: seg, ae
-    shards = tmp_path / "results" / "smoke" / "shards"
+    shards = tmp_path / "results" / TINY_RESULTS / "shards"
     for i in (1, 2):
         done = run_suite(tmp_path, *narrow, "--shard", f"{i}/2", "-n", "2")
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -348,9 +351,9 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     merge = [sys.executable, "-P", "-m", "reusebench.merge"]
     done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2))], capture_output=True, text=True, timeout=HANG_LIMIT)
     assert done.returncode == 0, done.stderr
-    merged = json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())
+    merged = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())
     assert sorted(r["test"] for r in merged["records"]) == sorted(r["test"] for d in docs for r in d["records"])
-    report = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
+    report = (tmp_path / "results" / TINY_RESULTS / "partial" / "report.md").read_text()
     assert "**PARTIAL RUN**" in report and "shard 1: --arch unet" in report, "narrowed shards make a partial whole"
     alone = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), "--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=HANG_LIMIT)
     assert alone.returncode == 0 and "shard 2 of 2 missing" in alone.stdout
@@ -418,8 +421,8 @@ def test_a_session_says_when_another_wrote_its_results_meanwhile(tmp_path, pytes
     result = inline_suite(tmp_path, "-p", "other_session", "-k", "replacement_case and unet-seg-conv.bias-init-none-seed0")
     assert result.ret == 0, "\n".join(result.outlines[-20:])
     out = "\n".join(result.outlines)
-    assert f"another session wrote {tmp_path / 'results' / 'smoke' / 'partial' / 'records.json'} while this one ran" in out
-    assert json.loads((tmp_path / "results" / "smoke" / "partial" / "records.json").read_text())["records"], "this run's file came after"
+    assert f"another session wrote {tmp_path / 'results' / TINY_RESULTS / 'partial' / 'records.json'} while this one ran" in out
+    assert json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())["records"], "this run's file came after"
 
 
 def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_overrides):
@@ -434,7 +437,7 @@ def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_ov
 
     from conftest import _suite_args
 
-    complete = tmp_path / "results" / "smoke" / "report.md"
+    complete = tmp_path / "results" / TINY_RESULTS / "report.md"
     complete.parent.mkdir(parents=True)
     complete.write_text("# the complete run's report\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REUSEBENCH_", "PYTEST_"))}
@@ -463,6 +466,36 @@ def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_ov
         code, out = interrupted_run()
     assert code == pytest.ExitCode.INTERRUPTED, out[-2000:]
     assert complete.read_text() == "# the complete run's report\n"
-    partial = (tmp_path / "results" / "smoke" / "partial" / "report.md").read_text()
+    partial = (tmp_path / "results" / TINY_RESULTS / "partial" / "report.md").read_text()
     marker = next(line for line in partial.splitlines() if line.startswith("**PARTIAL RUN**"))
     assert "interrupted" in marker, marker
+
+
+def test_step_lines_only_with_verbose():
+    from types import SimpleNamespace
+
+    from reusebench.plugin.progress import TerminalProgress
+
+    written = []
+
+    class Capture:
+        def global_and_fixture_disabled(self):
+            from contextlib import nullcontext
+            return nullcontext()
+
+    class Reporter:
+        def ensure_newline(self):
+            pass
+
+        def write_line(self, line):
+            written.append(line)
+
+    plugins = {"capturemanager": Capture(), "terminalreporter": Reporter()}
+    for verbose, expected in ((0, ["reusebench: trained x"]), (1, ["reusebench: training x: step 1/2", "reusebench: trained x"])):
+        written.clear()
+        config = SimpleNamespace(option=SimpleNamespace(verbose=verbose), pluginmanager=SimpleNamespace(getplugin=plugins.get))
+        progress = TerminalProgress(config, "main")
+        progress("training x: step 1/2")
+        progress("trained x")
+        assert written == expected
+

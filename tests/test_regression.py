@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from conftest import TINY_RESULTS
 from reusebench.baseline import compare, from_records, load_tolerances
 
 VOLATILE = {"seconds", "train_seconds", "created", "started", "wall_seconds", "test", "worker"}
@@ -27,7 +28,7 @@ def test_two_cpu_runs_from_scratch_give_identical_records(tmp_path, run_suite):
     for name, workers in (("first", "0"), ("second", "2")):  # also whatever the worker count
         result = run_suite(tmp_path / name, "-n", workers, "-k", "replacement_case and unet-ae and seed0", "--device", "cpu")
         assert result.returncode == 0, result.stdout[-2000:]
-        docs.append(json.loads((tmp_path / name / "results" / "smoke" / "partial" / "records.json").read_text()))
+        docs.append(json.loads((tmp_path / name / "results" / TINY_RESULTS / "partial" / "records.json").read_text()))
     first, second = (sorted(stable(d["records"]), key=lambda r: json.dumps(r, sort_keys=True)) for d in docs)
     assert len(first) == (6 * 7 + 2 * 6) * 2  # groups x donors, with and without AdaBN
     assert first == second, "bit-identical metrics, damages and intervals"

@@ -351,7 +351,7 @@ def test_the_scale_ladder_sets_this_run_beside_the_other_profiles(tmp_path):
 
 
 def test_a_ladder_column_says_which_overrides_made_it():
-    """A --set run overwrites its profile's records: its column must not pass for the profile as committed."""
+    """A --set run (written apart, under variants/) must not pass for the profile as committed where its records are read."""
     import dataclasses
 
     from reusebench.profiles import get_profile

@@ -17,7 +17,7 @@ from filelock import FileLock
 from reusebench.fixtures.store import FixtureStore
 from reusebench import baseline as baselines
 from reusebench.baseline import baseline_path, load_baseline
-from reusebench.environment import describe, peak_memory
+from reusebench.environment import describe, device_name, device_reason, peak_memory
 from reusebench.files import atomic_write_text
 from reusebench.plugin.fixtures import RECORD_KEY
 from reusebench.plugin.options import is_the_whole_suite, option
@@ -312,3 +312,15 @@ class ResultsPlugin:
             if getattr(self, "results_changed", False):
                 reporter.write_line(f"reusebench: another session wrote {self.written_to / RECORDS_FILE} while this one "
                                     "ran; this run's files were written after it", yellow=True)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The run's first lines: the profile, the device and why that device."""
+    suite = state(config)
+    if suite.audit is not None:
+        what = f"audit {suite.audit.name!r}"
+    else:
+        what = f"profile {suite.profile.name!r} ({len(suite.profile.seeds)} seeds)"
+    return [f"reusebench: {what} on {suite.device} ({device_name(suite.device)}): "
+            f"{device_reason(option(config, '--device'), suite.device)}; results to {suite.results_dir}"]
+

@@ -7,6 +7,7 @@ valid choices. The state lives in ``config.stash``; ``state(config)`` returns it
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from reusebench.environment import check_writable, machine, resolve_device
 from reusebench.lab import Lab, Need
 from reusebench.plugin.options import AUDIT_OPTIONS, option
 from reusebench.profiles import Profile, get_profile
-from reusebench.report.layout import SHARDS_DIR
-from reusebench.protocol import BN_GROUPS, GROUPS, ConfigError, Selection, donor_applies
+from reusebench.report.layout import SHARDS_DIR, VARIANTS_DIR
+from reusebench.protocol import BN_GROUPS, DATASETS, GROUPS, ConfigError, Selection, donor_applies
 
 MARKERS = (
     "observation(id): a test of one of the paper's claims (set by the parametrization)",
@@ -147,6 +148,17 @@ def _run_identity(config: pytest.Config, selection: Selection, suite_dir: Path) 
     }
 
 
+def variant_name(overrides: dict[str, str], dataset: str | None) -> str:
+    """The folder name of a run that is not its profile as committed ("" when it is): its
+    overrides and a non-default dataset, e.g. ``patience=6,dataset=nuclei``; characters a
+    file name should not carry become ``_``."""
+    parts = [f"{k}={v}" for k, v in sorted(overrides.items())]
+    if dataset and dataset != DATASETS[0]:
+        parts.append(f"dataset={dataset}")
+    name = ",".join(parts)
+    return re.sub(r"[^A-Za-z0-9=.,+_-]+", "_", name).strip("_")[:120]
+
+
 def _overrides(config: pytest.Config) -> dict[str, str]:
     overrides = {}
     for item in option(config, "--set"):
@@ -197,7 +209,11 @@ def _build_state(config: pytest.Config, worker: Worker, suite_dir: Path) -> Suit
         )
     cache_dir = check_writable(Path(option(config, "--cache-dir")), "cache directory", "--cache-dir or REUSEBENCH_CACHE_DIR")
     results_root = Path(option(config, "--results-dir") or Path(config.rootpath) / "results")
-    results_dir = check_writable(results_root / (f"audit-{audit.name}" if audit else profile.name), "results directory", "--results-dir")
+    results_dir = results_root / (f"audit-{audit.name}" if audit else profile.name)
+    variant = variant_name(_overrides(config), option(config, "--dataset"))
+    if variant and not audit:  # not the profile as committed: never replaces its results (nor its report)
+        results_dir = results_dir / VARIANTS_DIR / variant
+    results_dir = check_writable(results_dir, "results directory", "--results-dir")
     compare, update = option(config, "--compare-baseline"), option(config, "--update-baseline")
     if audit and (compare or update):
         raise ConfigError("baselines are kept for the paper's profiles; an audit writes its report only")

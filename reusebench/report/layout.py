@@ -6,3 +6,4 @@ BENCHMARK_FILE = "benchmark.json"  # pytest-benchmark's format: `pytest-benchmar
 FIGURES_DIR = "figures"
 PARTIAL_DIR = "partial"  # a partial or interrupted run's own folder, beside the complete run's files
 SHARDS_DIR = "shards"  # results/<profile>/shards/I-of-N/: one shard's records and report
+VARIANTS_DIR = "variants"  # results/<profile>/variants/<overrides>/: a run that is not the profile as committed
