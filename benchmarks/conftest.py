@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from reusebench.claims import (AUDIT_EXPECTATION, NOT_CALIBRATED, ClaimInconclusive, ClaimNotReproduced, ClaimUndefined, Observation,
                                decide_commands, load_observations)
@@ -24,7 +25,7 @@ from reusebench.shards import split_into_shards
 from reusebench.plugin import activate
 from reusebench.plugin.options import option
 from reusebench.plugin.results import USAGE_ERROR_KEY
-from reusebench.plugin.progress import PrefetchProgress, TerminalProgress
+from reusebench.plugin.progress import PrefetchProgress, TerminalProgress, WorkModel
 from reusebench.plugin.state import state
 from reusebench.protocol import FINETUNE_ARMS, RECALIBRATIONS, ConfigError, donor_applies
 
@@ -260,6 +261,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     suite.needs = list(dict.fromkeys(need for item in items for need in needs_of(item, suite.seeds)))
 
 
+def paper_work(profile):
+    """``(kind, budget steps, cost per step)`` of a paper network (``WorkModel``): the cost is the
+    forward FLOPs of one image through its architecture (a training step is about three times a
+    forward, for every architecture alike)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reusebench.fixtures.store import FixtureSpec, build
+
+    flops = {}
+
+    def forward_flops(arch: str) -> float:
+        if arch not in flops:
+            model = build(FixtureSpec(arch, "seg", "shapes", 0), profile).eval()
+            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+                model(torch.zeros(1, 1, profile.image_size, profile.image_size))
+            flops[arch] = float(counter.get_total_flops())
+        return flops[arch]
+
+    def work(spec):
+        if spec.start:
+            return "finetune", profile.finetune_steps, forward_flops(spec.arch)
+        return "full", profile.steps, forward_flops(spec.arch)
+
+    return work
+
+
 @pytest.fixture(scope="session", autouse=True)
 def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
     """Train (or load) every network the selected tests need, split across xdist workers.
@@ -268,8 +295,13 @@ def trained_fixture_networks(request: pytest.FixtureRequest, lab) -> None:
     makes sure that a network is trained once even when two workers ask for it.
     """
     suite = state(request.config)
+    every = lab.networks.needed(suite.needs)
+    share = every[suite.worker.index::suite.worker.count]  # as lab.prefetch splits them
+    model = None
+    if suite.audit is None:  # the paper's networks: a step's cost in forward FLOPs per architecture
+        model = WorkModel(share, paper_work(suite.profile), lambda spec: lab.fixture(spec).meta.get("steps_run"))
     report = PrefetchProgress(TerminalProgress(request.config, suite.worker.id), time.perf_counter(), suite.worker.index,
-                              suite.worker.count, len(lab.networks.needed(suite.needs)))
+                              suite.worker.count, len(every), model, lab.networks.stored)
     try:
         lab.prefetch(suite.needs, suite.worker.index, suite.worker.count, report)
         if suite.audit is not None:  # every worker checks the audit's networks (trained once, under the cache's lock)

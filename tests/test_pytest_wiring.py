@@ -92,7 +92,7 @@ def test_run_under_xdist_records_reports_and_shows_progress(tmp_path, run_suite)
     assert sorted((index, total, every, cached, to_train) for _, index, total, every, cached, to_train in counts) == [
         ("1", "5", "10", "0", "5"), ("2", "5", "10", "0", "5")]
     took = r"(\d+h \d+m|(\d+m )?\d+s)"  # 45s, 1m 05s, 2h 03m on a busy machine
-    assert re.search(rf"\[gw\d\] reusebench: worker \d of 2: network 1 of its 5 ready \(1 of 5 trained, about {took} left", result.stderr)
+    assert re.search(rf"\[gw\d\] reusebench: worker \d of 2: network 1 of its 5 ready \(1 of 5 trained, about {took} of training left \(in training steps\)", result.stderr)
     assert re.search(rf"\[gw\d\] reusebench: worker \d of 2: all 5 of its networks ready in {took} \(5 trained, 0 loaded\); "
                      "phase 2 of 2", result.stderr)
     records = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())
