@@ -274,9 +274,10 @@ def paper_work(profile):
     def forward_flops(arch: str) -> float:
         if arch not in flops:
             model = build(FixtureSpec(arch, "seg", "shapes", 0), profile).eval()
-            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            # no_grad, not inference_mode: torch 2.1's FlopCounterMode counts nothing under inference_mode
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
                 model(torch.zeros(1, 1, profile.image_size, profile.image_size))
-            flops[arch] = float(counter.get_total_flops())
+            flops[arch] = float(counter.get_total_flops()) or float(sum(p.numel() for p in model.parameters()))
         return flops[arch]
 
     def work(spec):
