@@ -69,7 +69,7 @@ class WorkModel:
         self.specs, self.work, self.steps_run = specs, work, steps_run
         self.seconds = {"full": 0.0, "finetune": 0.0}
         self.units = {"full": 0.0, "finetune": 0.0}
-        self.fraction_sum, self.fraction_n = 0.0, 0
+        self.fractions: dict[str, list[float]] = {}  # per task: the share of the budget its full trainings ran
         self.to_train: set[int] = set()
 
     def trained(self, index: int, seconds: float) -> None:
@@ -79,22 +79,32 @@ class WorkModel:
         self.seconds[kind] += seconds
         self.units[kind] += ran * cost
         if kind == "full":
-            self.fraction_sum += ran / budget
-            self.fraction_n += 1
+            self.fractions.setdefault(_task(spec), []).append(ran / budget)
 
     def seconds_left(self, done: int) -> float | None:
         rates = {k: self.seconds[k] / self.units[k] for k in self.units if self.units[k] > 0}
         if not rates:
             return None
-        fraction = self.fraction_sum / self.fraction_n if self.fraction_n else PRIOR_FULL_FRACTION
+        seen = [f for fs in self.fractions.values() for f in fs]
+
+        def fraction(spec) -> float:
+            # a task's own mean (auto-encoders run longer than segmenters), else the prior
+            own = self.fractions.get(_task(spec))
+            return sum(own) / len(own) if own else PRIOR_FULL_FRACTION if not seen else min(PRIOR_FULL_FRACTION, sum(seen) / len(seen))
+
         left = 0.0
         for index in range(done, len(self.specs)):
             if index not in self.to_train:
                 continue
-            kind, budget, cost = self.work(self.specs[index])
+            spec = self.specs[index]
+            kind, budget, cost = self.work(spec)
             rate = rates.get(kind) or next(iter(rates.values()))
-            left += rate * budget * cost * (fraction if kind == "full" else 1.0)
+            left += rate * budget * cost * (fraction(spec) if kind == "full" else 1.0)
         return left
+
+
+def _task(spec) -> str:
+    return str(getattr(spec, "task", ""))
 
 
 class PrefetchProgress:
