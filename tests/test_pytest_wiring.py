@@ -499,3 +499,15 @@ def test_step_lines_only_with_verbose():
         progress("trained x")
         assert written == expected
 
+
+
+def test_a_full_training_of_an_unseen_task_is_expected_at_the_prior_share_of_its_budget():
+    from types import SimpleNamespace
+
+    from reusebench.plugin.progress import PRIOR_FULL_FRACTION, WorkModel
+
+    ae, seg = SimpleNamespace(task="ae"), SimpleNamespace(task="seg")
+    model = WorkModel([ae, seg], lambda spec: ("full", 100, 1.0), lambda spec: 100)  # the AE ran its whole budget
+    model.to_train = {0, 1}
+    model.trained(0, 10.0)  # 0.1 s a step
+    assert model.seconds_left(1) == pytest.approx(0.1 * 100 * PRIOR_FULL_FRACTION), "not the AE's share: the prior"

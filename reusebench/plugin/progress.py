@@ -85,12 +85,10 @@ class WorkModel:
         rates = {k: self.seconds[k] / self.units[k] for k in self.units if self.units[k] > 0}
         if not rates:
             return None
-        seen = [f for fs in self.fractions.values() for f in fs]
-
         def fraction(spec) -> float:
-            # a task's own mean (auto-encoders run longer than segmenters), else the prior
+            # its task's own mean (auto-encoders run longer than segmenters), else the prior
             own = self.fractions.get(_task(spec))
-            return sum(own) / len(own) if own else PRIOR_FULL_FRACTION if not seen else min(PRIOR_FULL_FRACTION, sum(seen) / len(seen))
+            return sum(own) / len(own) if own else PRIOR_FULL_FRACTION
 
         left = 0.0
         for index in range(done, len(self.specs)):
