@@ -265,20 +265,18 @@ def paper_work(profile):
     """``(kind, budget steps, cost per step)`` of a paper network (``WorkModel``): the cost is the
     forward FLOPs of one image through its architecture (a training step is about three times a
     forward, for every architecture alike)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from reusebench.fixtures.store import FixtureSpec, build
+    from reusebench.timing import flops
 
-    flops = {}
+    counted = {}
 
     def forward_flops(arch: str) -> float:
-        if arch not in flops:
+        if arch not in counted:
             model = build(FixtureSpec(arch, "seg", "shapes", 0), profile).eval()
-            # no_grad, not inference_mode: torch 2.1's FlopCounterMode counts nothing under inference_mode
-            with FlopCounterMode(display=False) as counter, torch.no_grad():
-                model(torch.zeros(1, 1, profile.image_size, profile.image_size))
-            flops[arch] = float(counter.get_total_flops()) or float(sum(p.numel() for p in model.parameters()))
-        return flops[arch]
+            with torch.no_grad():
+                n = flops(lambda: model(torch.zeros(1, 1, profile.image_size, profile.image_size)))
+            counted[arch] = float(n or sum(p.numel() for p in model.parameters()))
+        return counted[arch]
 
     def work(spec):
         if spec.start:

@@ -160,3 +160,14 @@ def document(entries: list[dict]) -> dict:
         "datetime": datetime.now(timezone.utc).isoformat(),
         "version": version("pytest-benchmark"),
     }
+
+
+def flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of ``fn`` (torch.utils.flop_counter: 2 per multiply-add). Call it under
+    ``torch.no_grad``, not ``inference_mode``: torch 2.1's counter counts nothing there."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+

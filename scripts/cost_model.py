@@ -34,14 +34,13 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from reusebench.fixtures.datasets import make_split
 from reusebench.fixtures.store import FixtureSpec, build
 from reusebench.fixtures.training import make_optimiser, train_step
 from reusebench.metrics import ae_per_image, predict, seg_per_image
 from reusebench.profiles import Profile, get_profile
-from reusebench.timing import measure
+from reusebench.timing import flops, measure
 
 CPU = torch.device("cpu")
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels-last": torch.channels_last}
@@ -51,12 +50,6 @@ SUMMARY_FORMAT = 1
 
 def median_seconds(fn, rounds: int = 7) -> float:
     return statistics.median(measure(fn, rounds=rounds))
-
-
-def flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
 
 
 def peak_gflops() -> tuple[float, str]:
