@@ -471,7 +471,7 @@ def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_ov
     assert "interrupted" in marker, marker
 
 
-def test_step_lines_only_with_verbose():
+def test_step_lines_only_with_verbose_and_each_line_is_flushed_at_once():
     from types import SimpleNamespace
 
     from reusebench.plugin.progress import TerminalProgress
@@ -490,8 +490,12 @@ def test_step_lines_only_with_verbose():
         def write_line(self, line):
             written.append(line)
 
+        def flush(self):
+            written.append("<flushed>")
+
     plugins = {"capturemanager": Capture(), "terminalreporter": Reporter()}
-    for verbose, expected in ((0, ["reusebench: trained x"]), (1, ["reusebench: training x: step 1/2", "reusebench: trained x"])):
+    for verbose, expected in ((0, ["reusebench: trained x", "<flushed>"]),
+                              (1, ["reusebench: training x: step 1/2", "<flushed>", "reusebench: trained x", "<flushed>"])):
         written.clear()
         config = SimpleNamespace(option=SimpleNamespace(verbose=verbose), pluginmanager=SimpleNamespace(getplugin=plugins.get))
         progress = TerminalProgress(config, "main")

@@ -33,6 +33,7 @@ class TerminalProgress:
             if reporter is not None and not self.prefix:
                 reporter.ensure_newline()
                 reporter.write_line(f"reusebench: {message}")
+                reporter.flush()  # live: a piped stdout is block-buffered, and the line would wait behind the test dots
             else:
                 os.write(2, f"{self.prefix}reusebench: {message}\n".encode())
 
