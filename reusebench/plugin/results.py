@@ -102,7 +102,7 @@ def partial_reasons(config: pytest.Config, session: pytest.Session) -> list[str]
         reasons.append(f"tests named: {' '.join(named[:3])}{' ...' if len(named) > 3 else ''}")
     if session.shouldstop or session.shouldfail:
         reasons.append(f"stopped early ({session.shouldstop or session.shouldfail})")
-    if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+    if session.exitstatus == pytest.ExitCode.INTERRUPTED or state(config).interrupted:
         reasons.append("interrupted")
     return reasons
 
@@ -146,6 +146,13 @@ class ResultsPlugin:
             self.processes.append(output[PROCESS_KEY])
         if output.get(USAGE_ERROR_KEY):
             self.usage_error = output[USAGE_ERROR_KEY]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self) -> None:
+        # First of the hook's implementations: pytest sets the INTERRUPTED exit status only after
+        # they all return, and one can raise (Python 3.11: pytest's traceback of a frame without a
+        # line number), which would leave the status OK and let the run replace the complete report.
+        self.suite.interrupted = True
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.suite.observations is not None:  # where the calibrated statuses were measured, for the report

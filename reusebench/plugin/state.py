@@ -90,6 +90,7 @@ class SuiteState:
 
         return dataclasses.replace(self.selection, donors=audits.available_donors(self.audit), groups=GROUPS)
     stopped: str | None = None  # why this process stopped before measuring (an audited network that did not learn)
+    interrupted: bool = False  # a KeyboardInterrupt reached pytest (even where pytest's own handling of it then failed)
     observations: ObservationBook | None = None  # loaded by benchmarks/conftest.py
     needs: list[Need] = field(default_factory=list)  # the networks the selected tests need
     pruned: list[Path] | None = None  # what --cache-prune removed
