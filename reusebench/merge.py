@@ -7,6 +7,11 @@ one machine would have: to ``results/<profile>/`` (``--out`` to choose), or to i
 ``partial/`` folder, marked partial, when a shard is missing or was itself partial.
 
     python -m reusebench.merge results/smoke/shards/*-of-3
+    python -m reusebench.merge results/decisive/shards/*-of-4 --claims-out results/decisive/claims.json
+
+``--claims-out`` also writes the claim records alone (with the profile, environment and
+definitions): what the verdict tables, the answers table and ``compare_verdicts.py`` read, a
+few percent of ``records.json``, small enough to commit.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from pathlib import Path
 
 from reusebench import baseline as baselines
+from reusebench.files import atomic_write_text
 from reusebench.profiles import Profile
 from reusebench.protocol import ConfigError
 from reusebench.report import RECORDS_FILE, RunCollector
@@ -90,11 +96,20 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
     return collector, partial
 
 
+CLAIMS_KEEP = ("profile", "environment", "started", "wall_seconds", "definitions", "partial", "calibrated_on")
+
+
+def claims_only(doc: dict) -> dict:
+    """A run's document with its claim records only (and what describes the run)."""
+    return {**{k: doc[k] for k in CLAIMS_KEEP if k in doc}, "records": [r for r in doc["records"] if r["kind"] == "claim"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reusebench.merge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("shards", nargs="+", type=Path, help="the folders the --shard runs wrote")
     parser.add_argument("--out", type=Path, default=None, help="where the whole run goes (default: the folder that holds shards/)")
     parser.add_argument("--baseline-dir", type=Path, default=None, help="baselines for the report's history table (default: none)")
+    parser.add_argument("--claims-out", type=Path, default=None, help="also write the claim records alone to this file (to commit)")
     args = parser.parse_args(argv)
     try:
         docs = [load_shard(d) for d in args.shards]
@@ -109,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     target = out / PARTIAL_DIR if partial else out
     history = baselines.history(args.baseline_dir, collector.profile.name) if args.baseline_dir else {}
     written = collector.write(target, history=history, results_root=out.parent)
+    if args.claims_out:
+        records = json.loads(written["records"].read_text())
+        args.claims_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.claims_out, json.dumps(claims_only(records), indent=1, sort_keys=True))
+        print(f"reusebench claims: {args.claims_out}")
     label = f"PARTIAL: {'; '.join(partial)}" if partial else f"{len(docs)} shards"
     print(f"reusebench report ({label}): {written['report']}")
     return 0

@@ -349,10 +349,15 @@ def test_sharded_runs_merge_into_one_report(tmp_path, run_suite):
     docs = [json.loads((shards / f"{i}-of-2" / "partial" / "records.json").read_text()) for i in (1, 2)]
     assert all(d["records"] for d in docs) and [(d["shard"]["index"], d["shard"]["count"]) for d in docs] == [(1, 2), (2, 2)]
     merge = [sys.executable, "-P", "-m", "reusebench.merge"]
-    done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2))], capture_output=True, text=True, timeout=HANG_LIMIT)
+    claims = tmp_path / "committed" / "claims.json"
+    done = subprocess.run([*merge, *(str(shards / f"{i}-of-2" / "partial") for i in (1, 2)), "--claims-out", str(claims)],
+                          capture_output=True, text=True, timeout=HANG_LIMIT)
     assert done.returncode == 0, done.stderr
     merged = json.loads((tmp_path / "results" / TINY_RESULTS / "partial" / "records.json").read_text())
     assert sorted(r["test"] for r in merged["records"]) == sorted(r["test"] for d in docs for r in d["records"])
+    kept = json.loads(claims.read_text())  # the claim records alone, with what describes the run
+    assert kept["records"] == [r for r in merged["records"] if r["kind"] == "claim"] and kept["profile"] == merged["profile"]
+    assert "fixtures" not in kept and kept["partial"] == merged["partial"]
     report = (tmp_path / "results" / TINY_RESULTS / "partial" / "report.md").read_text()
     assert "**PARTIAL RUN**" in report and "shard 1: --arch unet" in report, "narrowed shards make a partial whole"
     alone = subprocess.run([*merge, str(shards / "1-of-2" / "partial"), "--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=HANG_LIMIT)

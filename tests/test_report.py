@@ -348,6 +348,15 @@ def test_the_scale_ladder_sets_this_run_beside_the_other_profiles(tmp_path):
     (tmp_path / "standard" / "records.json").write_text(json.dumps(doc))
     again = run.write(tmp_path / "smoke")["report"].read_text()
     assert "`standard`: not run" not in again and "`paper`: not run" in again
+    # a committed claims.json (the claim records alone) fills a column where no records.json is
+    from reusebench.merge import claims_only
+
+    assert "`decisive`: not run" in again
+    (tmp_path / "decisive").mkdir()
+    doc["profile"]["name"] = "decisive"
+    (tmp_path / "decisive" / "claims.json").write_text(json.dumps(claims_only(doc)))
+    third = run.write(tmp_path / "smoke")["report"].read_text()
+    assert "`decisive`: not run" not in third and "| decisive " in third
 
 
 def test_a_ladder_column_says_which_overrides_made_it():

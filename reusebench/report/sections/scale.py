@@ -1,4 +1,4 @@
-"""Verdicts side by side across runs: the scale ladder (smoke, standard, paper) in every report,
+"""Verdicts side by side across runs: the scale ladder (smoke, decisive, standard, paper) in every report,
 and any set of runs (e.g. the optimiser axis) through ``scripts/verdict_table.py``."""
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from reusebench.profiles import load_profiles
 from reusebench.protocol import ConfigError
 from reusebench.report.format import _table, fmt
 
-LADDER = ("smoke", "standard", "paper")  # the profiles whose verdicts every report sets side by side
+# the profiles whose verdicts every report sets side by side: the scale ladder, and `decisive`
+# (smoke's networks at 20 seeds) beside smoke
+LADDER = ("smoke", "decisive", "standard", "paper")
+CLAIMS_FILE = "claims.json"  # a run's claim records alone (python -m reusebench.merge --claims-out): committed
 SHORT = {"holds": "holds", "does not hold": "DOES NOT HOLD", "inconclusive": "inconclusive", "undefined": "undefined"}
 
 
@@ -22,6 +25,13 @@ def load_records(path: Path) -> dict | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def run_records(results_root: Path, name: str) -> dict | None:
+    """The latest run of profile ``name`` under ``results_root``: its records.json, else the
+    committed claims.json (the claim records alone, which is all a verdict table reads)."""
+    folder = Path(results_root) / name
+    return load_records(folder / "records.json") or load_records(folder / CLAIMS_FILE)
 
 
 def _cell(claim: dict | None) -> str:
@@ -136,7 +146,7 @@ def ladder_section(doc: dict, results_root: Path | None) -> list[str]:
         return []
     own = doc["profile"]["name"]
     names = [*LADDER, *([own] if own not in LADDER else [])]
-    docs = [doc if name == own else load_records(Path(results_root) / name / "records.json") for name in names]
+    docs = [doc if name == own else run_records(results_root, name) for name in names]
     current = doc.get("definitions") or None  # the run's own observations file (--observations), else the installed one
     return [
         "## Verdicts across the scale ladder",
