@@ -295,12 +295,25 @@ class Decider:
         return f"{head}; would be decided by {' or '.join(ways)} (at the measured mean and spreads)"
 
 
+def image_term_df(iv: Interval) -> float:
+    """The degrees of freedom the image term had in ``iv``, backed out of its Welch-Satterthwaite
+    df (``interval`` stores the combined df only): infinite where the term is 0 or the df is."""
+    vs, vi = iv.se_seeds**2, iv.se_images**2
+    if not (vi > 0 and math.isfinite(iv.df) and iv.df > 0):
+        return math.inf
+    seeds_part = vs * vs / (iv.n_seeds - 1) if iv.n_seeds > 1 and vs > 0 else 0.0
+    rest = (vs + vi) ** 2 / iv.df - seeds_part
+    return vi * vi / rest if rest > 0 else math.inf
+
+
 def what_would_decide(iv: Interval, threshold: float, n_images: int | None, fixed_term: str | None = None) -> Decider:
     """The smallest number of seeds (the images as now), of test images (the seeds as now), or
     of seeds with AFFORDABLE_IMAGE_FACTOR x the images, whose interval at the same level would
     exclude ``threshold``, if the mean and the spreads stayed as measured: the seed term scales
-    as 1/n, the shared image term as 1/images (its df as for one seed pair, 2 rho^2 (k - 1) /
-    (1 + rho^2), taken at rho = 1: k - 1). Indicative, as any power calculation from the data.
+    as 1/n, the shared image term as 1/images, its df the one the cell's interval gave it
+    (``image_term_df``) grown in proportion to k - 1: at the profile's own seeds and images the
+    what-if is the measured interval, so it never names the run's own n as deciding it.
+    Indicative, as any power calculation from the data.
     ``n_images`` None: the image term is not one more test images shrink (none, or one over
     layers too): seeds only; ``fixed_term`` names such a term (e.g. "test images and layers"):
     where even infinitely many seeds would leave it wider than the margin, the cell is held by it
@@ -310,6 +323,14 @@ def what_would_decide(iv: Interval, threshold: float, n_images: int | None, fixe
     n_images = n_images or 1
     s2 = iv.se_seeds**2 * n  # the per-seed values' sample variance
     c = iv.se_images**2  # the shared image term at n_images
+    df_now = image_term_df(iv)  # the image term's df in the cell's own interval
+
+    def image_df(images: int) -> float:
+        # the df the interval gave the image term, growing with the images as k - 1 does, so
+        # that the what-if at the profile's own seeds and images is the measured interval
+        if not scalable or not math.isfinite(df_now) or n_images <= 1:
+            return df_now
+        return df_now * max(images - 1, 1) / (n_images - 1)
 
     def decided(seeds: int, images: int) -> bool:
         if margin == 0:
@@ -317,7 +338,7 @@ def what_would_decide(iv: Interval, threshold: float, n_images: int | None, fixe
         vs, vi = s2 / seeds, c * n_images / images
         if vs + vi == 0:
             return True
-        half = interval_of_terms(iv.mean, seeds, vs, vi, max(images - 1, 1), iv.level)
+        half = interval_of_terms(iv.mean, seeds, vs, vi, image_df(images), iv.level)
         return half.high - iv.mean < margin
 
     def smallest(candidates, test) -> int | None:
@@ -333,8 +354,9 @@ def what_would_decide(iv: Interval, threshold: float, n_images: int | None, fixe
     undecided = seeds is None and images is None and both is None
     held_by = None
     if undecided and not scalable and fixed_term and c > 0:
-        z = float(stats.norm.ppf(1 - (1 - iv.level) / 2))
-        held_by = fixed_term if margin <= z * math.sqrt(c) else None
+        tail = 1 - (1 - iv.level) / 2  # infinitely many seeds leave the fixed term at its own df
+        q = float(stats.t.ppf(tail, df=df_now) if math.isfinite(df_now) else stats.norm.ppf(tail))
+        held_by = fixed_term if margin <= q * math.sqrt(c) else None
     return Decider("test images" if iv.se_images > iv.se_seeds else "seeds", margin, seeds, images, both,
                    undecided and held_by is None, held_by)
 

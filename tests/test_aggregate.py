@@ -96,3 +96,24 @@ def test_a_term_over_layers_holds_a_cell_that_seeds_cannot_decide():
     d = stats.what_would_decide(iv, 0.5, None, "test images and layers")
     assert d.held_by == "test images and layers" and not d.at_threshold and d.images is None
     assert "the design cannot decide it" in d.text()
+
+
+def test_the_what_if_at_the_profiles_own_n_is_the_measured_interval():
+    # an inconclusive cell whose image term has few df (a shared-image covariance estimated from
+    # weakly correlated seeds): the what-if at its own seeds and images must not decide it, so no
+    # decider names the run's own n (it once read "20 seeds; 128 test images" at 20 and 128)
+    iv = stats.interval_of_terms(0.03, 20, 0.0004, 0.0009, 6.0, stats.cell_level(20))
+    assert stats.outcome(iv, ">=", 0.1) == "inconclusive"
+    assert stats.image_term_df(iv) == pytest.approx(6.0)
+    d = stats.what_would_decide(iv, 0.1, 128)
+    assert d.seeds is None or d.seeds > 20
+    assert d.images is None or d.images > 128
+
+
+def test_a_fixed_term_with_few_df_holds_a_cell_far_from_its_threshold():
+    # C1-like: the layers term is wide at its own df; infinitely many seeds leave it wider than
+    # the margin, so the cell is held by it, not "at the threshold"
+    iv = stats.interval_of_terms(-0.1, 20, 0.0004, 0.04, 3.0, stats.cell_level(24))
+    d = stats.what_would_decide(iv, 0.5, None, "test images and layers")
+    assert d.margin == pytest.approx(0.6)
+    assert d.held_by == "test images and layers" and not d.at_threshold
