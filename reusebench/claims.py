@@ -151,9 +151,7 @@ class Observation:
         outcome = stats.outcome(iv, self.op, self.threshold)
         decider = None
         if outcome == stats.INCONCLUSIVE:  # what would decide it: more seeds, or more test images where those shrink the term
-            over_layers = image_values is not None and "layers" in noise  # a term more images alone do not shrink
-            decider = stats.what_would_decide(iv, self.threshold, None if over_layers or image_values is None else n_images,
-                                              "test images and layers" if over_layers else None)
+            decider = decider_of(iv, self.threshold, noise, n_images if image_values is not None else None)
         return Verdict(self, seeds, iv, outcome, family_size, note, noise, decider)
 
     def image_values(self, per_seed_parts: list[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> np.ndarray:
@@ -166,6 +164,31 @@ class Observation:
             sum(coef * stats.damage_resamples(*parts[term], idx) for term, coef in self.terms.items())
             for parts in per_seed_parts
         ])
+
+
+def decider_of(iv: stats.Interval, threshold: float, noise: str, n_images: int | None) -> stats.Decider:
+    """What would decide an inconclusive cell (``stats.what_would_decide``): ``noise`` says which
+    terms its interval carries; a term over layers is one more test images alone do not shrink."""
+    over_layers = "layers" in noise
+    return stats.what_would_decide(iv, threshold, None if over_layers else n_images,
+                                   "test images and layers" if over_layers else None)
+
+
+def decide_record(decider: stats.Decider) -> dict:
+    return {**dataclasses.asdict(decider), "text": decider.text()}
+
+
+def rederive_decide(record: dict, n_images: int | None) -> None:
+    """Derive an inconclusive claim record's ``decide`` again from its stored interval with this
+    code (``python -m reusebench.merge`` does, so a merged report's what-ifs are those of the
+    code that renders it; the verdicts are the records' own and do not change). A record with
+    no ``decide`` (not inconclusive, or written before there was one) is left as it is."""
+    if record.get("kind") != "claim" or record.get("outcome") != stats.INCONCLUSIVE or not record.get("decide"):
+        return
+    iv = stats.Interval(**{k: v for k, v in record["interval"].items() if k in stats.Interval.__dataclass_fields__})
+    image_term = iv.se_images > 0  # 0: no per-image parts, or a shared term estimated at 0 (images then change nothing)
+    record["decide"] = decide_record(decider_of(iv, record["threshold"], record.get("noise", "seeds"),
+                                                n_images if image_term else None))
 
 
 @dataclass(frozen=True)
@@ -252,7 +275,7 @@ class Verdict:
             "holds": self.holds,
             "evidence": self.evidence,
             "note": self.note,
-            "decide": None if self.decider is None else {**dataclasses.asdict(self.decider), "text": self.decider.text()},
+            "decide": None if self.decider is None else decide_record(self.decider),
         }
 
 

@@ -12,6 +12,10 @@ one machine would have: to ``results/<profile>/`` (``--out`` to choose), or to i
 ``--claims-out`` also writes the claim records alone (with the profile, environment and
 definitions): what the verdict tables, the answers table and ``compare_verdicts.py`` read, a
 few percent of ``records.json``, small enough to commit.
+
+What would decide each inconclusive cell is derived again from its stored interval with the
+code that merges (``claims.rederive_decide``), so the merged report's what-ifs are those of
+that code even where the shards ran an older one; the verdicts are the shards' own.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from pathlib import Path
 
 from reusebench import baseline as baselines
+from reusebench.claims import rederive_decide
 from reusebench.files import atomic_write_text
 from reusebench.profiles import Profile
 from reusebench.protocol import ConfigError
@@ -83,6 +88,8 @@ def merge(docs: list[dict]) -> tuple[RunCollector, list[str]]:
     environment = dict(first["environment"], workers=sum(d["environment"].get("workers", 1) for d in docs), shards=count, machines=machines)
     collector = RunCollector(_profile(first), environment, audit=first.get("audit"))
     collector.records = [r for d in docs for r in d["records"]]
+    for record in collector.records:  # the what-ifs of this code; the verdicts stay the shards' own
+        rederive_decide(record, first["profile"].get("n_test"))
     for doc in docs:
         collector.add_fixtures(doc["fixtures"])
         collector.trainings += [t for t in doc.get("trainings", []) if t not in collector.trainings]

@@ -172,3 +172,22 @@ def test_an_undefined_image_resample_is_dropped_or_leaves_the_seeds_alone():
     many[:, :50] = np.nan
     v = o3.judge(values, many, n_images=64)
     assert v.outcome == "holds" and v.noise.startswith("seeds only") and v.interval.se_images == 0
+
+
+@pytest.mark.parametrize("noise", [None, "seeds, test images and layers (paired bootstrap)"])
+def test_a_records_decide_derives_again_from_its_interval(noise):
+    """``rederive_decide`` (run by the merge) gives a record the what-if of the code that
+    merges: from a record this code wrote, exactly the one ``judge`` gave it."""
+    from reusebench.claims import rederive_decide
+
+    o2 = load_observations(REAL).observations["O2"]
+    rng = np.random.default_rng(1)
+    values = {s: (0.09 + 0.02 * rng.standard_normal(), "") for s in range(5)}
+    images = 0.09 + rng.normal(0, 0.02, (5, 200))
+    v = o2.judge(values, images, family_size=20, n_images=128, noise=noise)
+    assert v.outcome == "inconclusive" and v.decider is not None
+    record = {"kind": "claim", "outcome": v.outcome, **v.record()}
+    judged = dict(record["decide"])
+    record["decide"]["seeds"] = -1  # as an older code's what-if
+    rederive_decide(record, 128)
+    assert record["decide"] == judged
