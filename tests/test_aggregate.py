@@ -117,3 +117,16 @@ def test_a_fixed_term_with_few_df_holds_a_cell_far_from_its_threshold():
     d = stats.what_would_decide(iv, 0.5, None, "test images and layers")
     assert d.margin == pytest.approx(0.6)
     assert d.held_by == "test images and layers" and not d.at_threshold
+
+
+def test_the_share_decided_per_claim_counts_a_cell_held_by_the_design_as_undecided():
+    from reusebench.report.sections.answers import decided_rows
+
+    claims = [cell("a", [0.0], outcome="holds"), cell("b", [0.0], outcome="does not hold"),
+              {**cell("c", [0.0]), "decide": {"at_threshold": True, "held_by": None}},
+              {**cell("d", [0.0]), "decide": {"at_threshold": False, "held_by": "test images and layers"}},
+              {**cell("e", [0.0]), "decide": {"at_threshold": False, "held_by": None, "seeds": 30}},
+              cell("f", [0.0], outcome="holds", tier="machinery"),  # not evidence: not counted
+              {**cell("g", [0.0], observation="O4", outcome="holds")}]
+    rows = decided_rows(claims)
+    assert rows == [["O2", 5, 2, 1, 1, 1, "60%"], ["O4", 1, 1, 0, 0, 0, "100%"], ["all", 6, 3, 1, 1, 1, "67%"]]
