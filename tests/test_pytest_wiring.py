@@ -454,7 +454,11 @@ def test_an_interrupted_run_never_replaces_the_complete_report(tmp_path, tiny_ov
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(Path(__file__).parent), env.get("PYTHONPATH"))))
     env["HOLD_THEN_BREAK_PYTEST"] = "0" if pytest_handles_it else "1"
     cmd = [sys.executable, "-P", "-m", "pytest", *_suite_args(tmp_path, tiny_overrides, ("-p", "no:xdist", "-p", "hold_after_first_test"))]
-    run = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Ctrl-C must reach the run even where this session ignores SIGINT (a shell starts a
+    # background job so, `cmd &`, and an ignored signal is inherited across exec): the run would
+    # then sleep out the hold and this test wait HANG_LIMIT for it
+    run = subprocess.Popen(cmd, cwd=Path(__file__).parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = []
         for line in run.stdout:  # ends when the run does: then the assertions below say why
