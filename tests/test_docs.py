@@ -49,7 +49,8 @@ def plugin_options() -> set[str]:
 
 def script_options() -> set[str]:
     names = set()
-    for path in (ROOT / "scripts").glob("*.py"):
+    # the scripts, and the modules run with ``python -m reusebench.<module>`` (merge, ...)
+    for path in [*(ROOT / "scripts").glob("*.py"), *(ROOT / "reusebench").glob("*.py")]:
         # argparse's add_argument, or an option a script reads by hand (``argv[0] == "--toml"``)
         names.update(re.findall(r"\"(--[a-z][a-z0-9-]*)\"", path.read_text()))
     return names
