@@ -80,3 +80,21 @@ def test_save_figure_is_atomic(tmp_path, monkeypatch):
         figures.save_figure(fig, target)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.png"], "no temporary file left behind"
+
+
+def test_learning_curves_of_many_seeds_have_one_legend_entry_per_variant(tmp_path, monkeypatch):
+    """Twenty seeds x three datasets once made a legend of 60 entries taller than the plot."""
+    legends = []
+    real_save = figures.save_figure
+
+    def spy(fig, path):
+        legends.append([t.get_text() for t in fig.axes[0].get_legend().get_texts()])
+        return real_save(fig, path)
+
+    monkeypatch.setattr(figures, "save_figure", spy)
+    runs = [(dataset, seed, [(0, 0.1), (10, 0.5)]) for dataset in ("shapes", "nuclei") for seed in range(20)]
+    figures.learning_curves(tmp_path / "c.png", title="t", metric="dice", runs=runs, target=0.6, legend="dataset (seed)")
+    assert legends == [["shapes (20 runs)", "nuclei (20 runs)", "fully trained target (test)"]]
+    few = [(v, s, c) for v, s, c in runs if s < 3]
+    figures.learning_curves(tmp_path / "d.png", title="t", metric="dice", runs=few, target=None)
+    assert len(legends[1]) == 6 and legends[1][0] == "shapes (seed 0)"

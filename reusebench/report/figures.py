@@ -77,16 +77,28 @@ def learning_curves(
     marks: Sequence[tuple[str, int, float]] = (),
 ) -> Path:
     """Validation metric against step: one colour per variant (or dataset), one line style per
-    seed; ``marks``: (variant, seed, step) where a run stopped, drawn as a cross."""
+    seed; ``marks``: (variant, seed, step) where a run stopped, drawn as a cross. With more
+    seeds than line styles, the legend has one entry per variant (its seed count), not per run."""
     variants = list(dict.fromkeys(v for v, _, _ in runs))
     seeds = sorted({s for _, s, _ in runs}, key=str)
+    per_variant = {v: sum(1 for w, _, _ in runs if w == v) for v in variants}
+    many = len(seeds) > len(LINE_STYLES)
     colours = matplotlib.colormaps["tab10"]
     fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    labelled: set[str] = set()
     for variant, seed, curve in runs:
         steps, values = zip(*curve) if curve else ((), ())
-        ax.plot(steps, [_finite(v) for v in values], marker=".", markersize=4,
+        if not many:
+            label = f"{variant} (seed {seed})"
+        elif variant not in labelled:
+            label = f"{variant} ({per_variant[variant]} runs)"
+            labelled.add(variant)
+        else:
+            label = "_nolegend_"
+        ax.plot(steps, [_finite(v) for v in values], marker="." if not many else None, markersize=4,
+                linewidth=1.5 if not many else 0.8, alpha=1.0 if not many else 0.6,
                 color=colours(variants.index(variant) % 10), linestyle=LINE_STYLES[seeds.index(seed) % len(LINE_STYLES)],
-                label=f"{variant} (seed {seed})")
+                label=label)
     curves = {(v, s): dict(c) for v, s, c in runs}
     for variant, seed, step in marks:
         if step in curves.get((variant, seed), {}):
@@ -96,7 +108,8 @@ def learning_curves(
         ax.axhline(target, color="black", linestyle="--", linewidth=1, label="fully trained target (test)")
     ax.set(title=title, xlabel=xlabel, ylabel=f"{metric} (validation split)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title=legend)
+    title_ = legend if not many else f"{legend.split(' (')[0]} (runs; a line per seed)"
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title=title_)
     return save_figure(fig, path)
 
 
