@@ -44,7 +44,8 @@ def main(a: str, b: str) -> int:
             flips.append(key)
         if x["outcome"] != y["outcome"]:
             ia, ib = x["interval"], y["interval"]
-            rows.append([key, x.get("tier", "evidence"), f"{x['outcome']} {ia['mean']:.3f} [{ia['low']:.3f}, {ia['high']:.3f}]",
+            tier = x.get("tier") or y.get("tier") or "evidence"  # a baseline keeps no tier: the run's
+            rows.append([key, tier, f"{x['outcome']} {ia['mean']:.3f} [{ia['low']:.3f}, {ia['high']:.3f}]",
                          f"{y['outcome']} {ib['mean']:.3f} [{ib['low']:.3f}, {ib['high']:.3f}]"])
     print(tabulate([[f"{p} -> {q}", n] for (p, q), n in sorted(moves.items())], headers=["A -> B", "cells"], tablefmt="github"))
     print()
