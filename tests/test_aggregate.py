@@ -102,10 +102,10 @@ def test_the_what_if_at_the_profiles_own_n_is_the_measured_interval():
     # an inconclusive cell whose image term has few df (a shared-image covariance estimated from
     # weakly correlated seeds): the what-if at its own seeds and images must not decide it, so no
     # decider names the run's own n (it once read "20 seeds; 128 test images" at 20 and 128)
-    iv = stats.interval_of_terms(0.03, 20, 0.0004, 0.0009, 6.0, stats.cell_level(20))
-    assert stats.outcome(iv, ">=", 0.1) == "inconclusive"
-    assert stats.image_term_df(iv) == pytest.approx(6.0)
-    d = stats.what_would_decide(iv, 0.1, 128)
+    iv = stats.interval_of_terms(0.0, 20, 0.0001, 0.0009, 4.0, stats.cell_level(20))
+    assert stats.outcome(iv, "<=", 0.12) == "inconclusive"  # half-width 0.152; at df 127 it would be 0.090
+    assert stats.image_term_df(iv) == pytest.approx(4.0)
+    d = stats.what_would_decide(iv, 0.12, 128)
     assert d.seeds is None or d.seeds > 20
     assert d.images is None or d.images > 128
 
