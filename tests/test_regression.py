@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,30 @@ def test_on_another_machine_only_a_claim_flip_fails_the_comparison():
     assert [d.quantity for d in drifts] == ["status"]
     same, _ = compare(from_records(doc(0.5, True)) | {"machine": here}, on(here, 0.45, True), {})
     assert same, "on the same machine a moved value is a drift"
+
+
+def test_compare_verdicts_lists_moves_with_the_runs_tier_and_fails_on_a_flip(tmp_path, capsys):
+    """A baseline keeps no tier: a move is named by the run's (a machinery move once read "evidence")."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_verdicts", Path(__file__).parents[1] / "scripts" / "compare_verdicts.py")
+    cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cv)
+
+    def claim(case, tier, outcome, value):
+        return {"kind": "claim", "observation": "O4r", "arch": "pspnet", "task": "seg", "case": case, "tier": tier,
+                "outcome": outcome, "interval": {"mean": value, "low": value - 0.1, "high": value + 0.1}}
+
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"profile": "smoke", "machine": "x", "claims": {
+        "O4r/pspnet/seg/other_seed": {"outcome": "inconclusive", "value": 0.0, "low": -0.1, "high": 0.1},
+        "O4r/pspnet/seg/init": {"outcome": "holds", "value": 0.0, "low": -0.1, "high": 0.1}}}))
+    run = tmp_path / "records.json"
+    run.write_text(json.dumps({"profile": {"seeds": [0, 1]}, "records": [
+        claim("other_seed", "machinery", "holds", 0.0), claim("init", "evidence", "holds", 0.0)]}))
+    assert cv.main(str(baseline), str(run)) == 0
+    out = capsys.readouterr().out
+    assert "| O4r/pspnet/seg/other_seed | machinery |" in out and "flips between holds and does not hold: 0" in out
+    run.write_text(json.dumps({"profile": {"seeds": [0, 1]}, "records": [
+        claim("other_seed", "machinery", "holds", 0.0), claim("init", "evidence", "does not hold", 0.5)]}))
+    assert cv.main(str(baseline), str(run)) == 1
