@@ -117,3 +117,29 @@ def test_every_docs_page_states_its_scope_and_every_link_resolves():
             assert "*Scope of this page:*" in text, f"{path.name} does not state its scope"
         for target in re.findall(r"\]\(((?!https?:)[^)#]+)(?:#[^)]*)?\)", text):
             assert (path.parent / target).exists(), f"{path.name} links to {target}, which does not exist"
+
+
+def test_the_decisive_runs_counts_in_the_docs_are_those_of_its_committed_claims():
+    """The README's and findings' decisive numbers are typed prose: they must stay those of
+    results/decisive/claims.json (decided, at the threshold, held by the design, per-claim counts)."""
+    import json
+
+    from reusebench.report.sections.answers import decided_rows
+
+    doc = json.loads((ROOT / "results" / "decisive" / "claims.json").read_text())
+    rows = {r[0]: r for r in decided_rows(doc["records"])}
+    _, cells, decided, at, held, more, share = rows["all"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"Of its {cells} evidence cells, {decided} are decided" in readme
+    assert f"and {at} sit at their threshold: {share}" in readme
+    assert f"{held} C1 cells are held by the layers term" in readme and held == rows["C1"][4]
+    assert f"{rows['O2'][5]} O2 cells and {more - rows['O2'][5]} others would need" in readme
+    findings = (ROOT / "docs" / "findings.md").read_text()
+    for name, row in rows.items():
+        if name == "all":
+            continue
+        cells_of = [r for r in doc["records"] if r["observation"] == name and r.get("tier", "evidence") == "evidence"]
+        counts = [sum(r["outcome"] == o for r in cells_of) for o in ("holds", "does not hold", "inconclusive")]
+        line = next(line for line in findings.split("## What the decisive profile shows")[1].splitlines()
+                    if line.startswith(f"| {name} "))
+        assert line.split("|")[2:6] == [f" {v} " for v in (len(cells_of), *counts)], line
